@@ -1,0 +1,158 @@
+//! Command-line arguments.
+
+use bureau::fit::FitOptions;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// bureau: scopes, episodes and participants for populations of AI agents.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The store (SQLite file).
+    #[arg(long, global = true, env = "BUREAU_DB", default_value = "bureau.db")]
+    pub db: PathBuf,
+    /// Directory with the encoder's model.onnx and tokenizer.json.
+    #[arg(long, global = true, env = "BUREAU_MODEL_DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// The ONNX Runtime shared library.
+    #[arg(long, global = true, env = "BUREAU_ORT_LIB")]
+    pub ort_lib: Option<PathBuf>,
+    /// Print JSON for machines instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More logs: -v for debug, -vv for trace.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the store (or migrate an older one).
+    Init,
+    /// Embed the "text" of each JSONL line; with --json print one line per
+    /// input line, {"text", "embedding"}, in input order.
+    Embed {
+        /// JSONL file, one object with "text" per line ("-" for stdin).
+        #[arg(long)]
+        input: PathBuf,
+    },
+    /// Import agents, situations or evidence from a JSONL file.
+    Import {
+        #[arg(value_enum)]
+        kind: ImportKind,
+        /// JSONL file ("-" for stdin).
+        file: PathBuf,
+    },
+    /// List agents and their scopes.
+    Agents,
+    /// Fit scopes (coverage mode: split conformal at level alpha).
+    Fit(FitArgs),
+    /// Who joins the episode on a situation (or on each line of --input).
+    Who(WhoArgs),
+    /// Run the CLINC150 demo end to end and report coverage and
+    /// out-of-scope inclusion.
+    Demo(DemoArgs),
+}
+
+/// What `import` reads.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ImportKind {
+    /// {"name", "mission"}
+    Agents,
+    /// {"text"}
+    Situations,
+    /// {"text", "agent", "outcome": "ok"|"fail", "source": "train"|"eval"|"episode"}
+    Evidence,
+}
+
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// Fit only this agent.
+    #[arg(long)]
+    pub agent: Option<String>,
+    #[command(flatten)]
+    pub options: FitFlags,
+}
+
+/// How scopes are fitted (coverage mode).
+#[derive(Debug, Args)]
+pub struct FitFlags {
+    /// Miscoverage level: the scope holds at least 1 - alpha of the agent's
+    /// own situations.
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    /// Most prototypes per agent.
+    #[arg(long, default_value_t = FitOptions::default().max_k)]
+    pub max_k: usize,
+    /// Situations per prototype: k = n / this, within [1, max-k].
+    #[arg(long, default_value_t = FitOptions::default().per_prototype)]
+    pub per_prototype: usize,
+    /// Quantile of member angles giving a prototype's base spread.
+    #[arg(long, default_value_t = FitOptions::default().spread_quantile)]
+    pub spread_quantile: f64,
+    /// Seed of k-means and of the calibration split.
+    #[arg(long, default_value_t = FitOptions::default().seed)]
+    pub seed: u64,
+}
+
+impl FitFlags {
+    /// The library's options, checked.
+    pub fn options(&self) -> anyhow::Result<FitOptions> {
+        let unit = |name: &str, v: f64| {
+            anyhow::ensure!(v > 0.0 && v < 1.0, "--{name} must lie in (0, 1), got {v}");
+            Ok(())
+        };
+        unit("alpha", self.alpha)?;
+        unit("spread-quantile", self.spread_quantile)?;
+        anyhow::ensure!(self.max_k > 0, "--max-k must be at least 1");
+        anyhow::ensure!(self.per_prototype > 0, "--per-prototype must be at least 1");
+        Ok(FitOptions {
+            alpha: self.alpha,
+            max_k: self.max_k,
+            per_prototype: self.per_prototype,
+            spread_quantile: self.spread_quantile,
+            seed: self.seed,
+            ..FitOptions::default()
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct WhoArgs {
+    /// The situation's text.
+    #[arg(conflicts_with = "input", required_unless_present = "input")]
+    pub text: Option<String>,
+    /// JSONL file of situations, one {"text"} per line.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// At most this many participants.
+    #[arg(long)]
+    pub max: Option<usize>,
+    /// Participants must lie at least this deep (0 = on the boundary).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_depth: f32,
+    /// Flag situations held by fewer scopes.
+    #[arg(long, default_value_t = 1)]
+    pub min_cover: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory with CLINC150's train/val/test.jsonl.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/clinc150"))]
+    pub data: PathBuf,
+    /// The demo's own store; reused by later runs for its embeddings.
+    #[arg(long, default_value = "bureau-demo.db")]
+    pub demo_db: PathBuf,
+    #[command(flatten)]
+    pub options: FitFlags,
+}

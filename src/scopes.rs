@@ -1,0 +1,173 @@
+//! Fitting every agent's scope, and loading the fitted scopes into the
+//! membership index to answer who joins each episode.
+
+use crate::fit::{fit_coverage, FitOptions};
+use crate::store::{replace_fit, EvidenceRow, FitRecord, Outcome, ScopeRow, Store, StoreError};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use crate::{Error, Progress};
+use bureau_index::{Cap, Participant, Policy, Prototype, ScopeIndex};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// What one agent's fit produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct FitSummary {
+    /// Agent name.
+    pub agent: String,
+    /// The stored fit record.
+    pub fit: FitRecord,
+}
+
+/// Fits the named agent, or every agent, in coverage mode and stores the
+/// fits in one transaction. Agents are fitted in parallel.
+pub fn fit_agents(
+    store: &mut Store,
+    agent: Option<&str>,
+    options: &FitOptions,
+    progress: Progress,
+) -> Result<Vec<FitSummary>, Error> {
+    let agents = match agent {
+        Some(name) => vec![store.agent(name)?],
+        None => store.agents()?,
+    };
+    let model_id = store.model_id()?.unwrap_or_default();
+    let evidence = agents.iter().map(|a| store.evidence(a.id)).collect::<Result<Vec<_>, _>>()?;
+    let all = store.agents()?;
+    let everyone = all.iter().map(|a| store.evidence(a.id)).collect::<Result<Vec<_>, _>>()?;
+    let done = AtomicUsize::new(0);
+    let fits: Vec<_> = agents
+        .par_iter()
+        .zip(&evidence)
+        .map(|(agent, rows)| {
+            let others = all.iter().zip(&everyone).filter(|(a, _)| a.id != agent.id);
+            let outside = outside_sample(rows, others.map(|(_, e)| e.as_slice()), options.seed);
+            let fitted = fit_coverage(rows, &outside, options, &model_id);
+            progress("fitting", done.fetch_add(1, Ordering::Relaxed) + 1, agents.len());
+            fitted
+        })
+        .collect();
+    let path = store.path().to_owned();
+    store.write(|tx| {
+        for (a, f) in agents.iter().zip(&fits) {
+            replace_fit(tx, a.id, &f.record, &f.prototypes)
+                .map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        }
+        Ok(())
+    })?;
+    Ok(agents
+        .into_iter()
+        .zip(fits)
+        .map(|(a, f)| FitSummary { agent: a.name, fit: f.record })
+        .collect())
+}
+
+/// Most outside situations used to choose k; a sample keeps choosing cheap
+/// in a large bureau.
+const OUTSIDE_SAMPLE: usize = 4000;
+
+/// Situations an agent must not be claimed on: its own failures and a seeded
+/// sample of other agents' `ok` situations.
+fn outside_sample<'a>(
+    own: &'a [EvidenceRow],
+    others: impl Iterator<Item = &'a [EvidenceRow]>,
+    seed: u64,
+) -> Vec<Vec<f32>> {
+    let failures = own.iter().filter(|e| e.outcome == Outcome::Fail);
+    let foreign = others.flatten().filter(|e| e.outcome == Outcome::Ok);
+    let mut outside: Vec<Vec<f32>> = failures.chain(foreign).map(|e| e.embedding.clone()).collect();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    outside.shuffle(&mut rng);
+    outside.truncate(OUTSIDE_SAMPLE);
+    outside
+}
+
+/// The fitted bureau: every agent's scope in one membership index.
+#[derive(Debug)]
+pub struct Bureau {
+    /// Agents in index order: agent number i in the index is `scopes[i]`.
+    pub scopes: Vec<ScopeRow>,
+    /// The membership index over all prototypes.
+    pub index: ScopeIndex,
+}
+
+/// One agent in an episode, by name.
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    /// Agent name.
+    pub agent: String,
+    /// Depth in the agent's scope (negative for a near miss).
+    pub depth: f32,
+    /// Angle in radians to the agent's nearest-by-depth prototype.
+    pub angle: f32,
+}
+
+/// Who joins the episode on one situation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Episode {
+    /// Participants, deepest first.
+    pub participants: Vec<Member>,
+    /// Agents just outside, deepest first.
+    pub near_misses: Vec<Member>,
+    /// Number of scopes holding the situation.
+    pub cover: usize,
+    /// Whether cover is below the policy's minimum.
+    pub under_covered: bool,
+}
+
+impl Bureau {
+    /// Loads every agent's active scope from the store.
+    pub fn load(store: &Store) -> Result<Self, Error> {
+        let scopes = store.scopes()?;
+        let dim = scopes.iter().flat_map(|s| &s.prototypes).map(|p| p.centre.len()).next();
+        let mut prototypes = Vec::new();
+        for (i, scope) in scopes.iter().enumerate() {
+            for p in &scope.prototypes {
+                let cap = Cap::try_new(p.centre.clone(), p.radius)?;
+                prototypes.push(Prototype { agent: i as u32, cap });
+            }
+        }
+        let index = ScopeIndex::try_new(dim.unwrap_or(0), prototypes)?;
+        tracing::debug!(agents = scopes.len(), prototypes = index.len(), "loaded scopes");
+        Ok(Bureau { scopes, index })
+    }
+
+    /// Number of agents with a non-empty scope.
+    pub fn fitted(&self) -> usize {
+        self.scopes.iter().filter(|s| !s.prototypes.is_empty()).count()
+    }
+
+    /// Who joins the episode on each situation.
+    pub fn who(&self, situations: &[Vec<f32>], policy: &Policy) -> Result<Vec<Episode>, Error> {
+        if self.index.is_empty() {
+            return Ok(situations.iter().map(|_| self.empty_episode(policy)).collect());
+        }
+        let flat: Vec<f32> = situations.iter().flatten().copied().collect();
+        let result = self.index.participants(&flat, policy)?;
+        Ok(result
+            .into_iter()
+            .map(|p| Episode {
+                participants: self.named(&p.participants),
+                near_misses: self.named(&p.near_misses),
+                cover: p.cover,
+                under_covered: p.under_covered,
+            })
+            .collect())
+    }
+
+    fn empty_episode(&self, policy: &Policy) -> Episode {
+        Episode { participants: vec![], near_misses: vec![], cover: 0, under_covered: policy.min_cover > 0 }
+    }
+
+    fn named(&self, list: &[Participant]) -> Vec<Member> {
+        list.iter()
+            .map(|p| Member {
+                agent: self.scopes[p.agent as usize].agent.name.clone(),
+                depth: p.depth,
+                angle: p.angle,
+            })
+            .collect()
+    }
+}
