@@ -182,7 +182,11 @@ fn report(
     let holds = |e: &Episode, agent: &str| e.participants.iter().any(|m| m.agent == agent);
     let share = |rows: &mut dyn Iterator<Item = bool>| {
         let (hit, n) = rows.fold((0usize, 0usize), |(h, n), b| (h + b as usize, n + 1));
-        if n == 0 { 0.0 } else { hit as f64 / n as f64 }
+        if n == 0 {
+            0.0
+        } else {
+            hit as f64 / n as f64
+        }
     };
     let pairs: Vec<(&Clinc, &Episode)> = test.iter().map(|r| &r.value).zip(episodes).collect();
     let agents: Vec<AgentResult> = bureau
@@ -192,7 +196,12 @@ fn report(
             let name = s.agent.name.as_str();
             let fit = s.fit.as_ref();
             let of = |own: bool| {
-                share(&mut pairs.iter().filter(|(r, _)| !r.oos && (r.domain == name) == own).map(|(_, e)| holds(e, name)))
+                share(
+                    &mut pairs
+                        .iter()
+                        .filter(|(r, _)| !r.oos && (r.domain == name) == own)
+                        .map(|(_, e)| holds(e, name)),
+                )
             };
             AgentResult {
                 agent: name.to_owned(),
@@ -200,7 +209,9 @@ fn report(
                 lambda: fit.and_then(|f| f.lambda),
                 coverage: of(true),
                 foreign_inclusion: of(false),
-                oos_inclusion: share(&mut pairs.iter().filter(|(r, _)| r.oos).map(|(_, e)| holds(e, name))),
+                oos_inclusion: share(
+                    &mut pairs.iter().filter(|(r, _)| r.oos).map(|(_, e)| holds(e, name)),
+                ),
             }
         })
         .collect();
@@ -212,9 +223,12 @@ fn report(
         test_rows: test.len(),
         oos_rows: pairs.iter().filter(|(r, _)| r.oos).count(),
         coverage: agents.iter().map(|a| a.coverage).sum::<f64>() / agents.len().max(1) as f64,
-        oos_false_inclusion: share(&mut pairs.iter().filter(|(r, _)| r.oos).map(|(_, e)| e.cover > 0)),
+        oos_false_inclusion: share(
+            &mut pairs.iter().filter(|(r, _)| r.oos).map(|(_, e)| e.cover > 0),
+        ),
         in_scope_uncovered: share(&mut in_scope().map(|(_, e)| e.cover == 0)),
-        mean_participants: in_scope().map(|(_, e)| e.participants.len()).sum::<usize>() as f64 / n_in,
+        mean_participants: in_scope().map(|(_, e)| e.participants.len()).sum::<usize>() as f64
+            / n_in,
         agents,
         seconds,
     }

@@ -140,6 +140,9 @@ pub fn store_evidence(
     agents: &HashMap<String, i64>,
     progress: Progress,
 ) -> Result<ImportSummary, Error> {
+    if lines.is_empty() {
+        return Ok(ImportSummary::default());
+    }
     let texts: Vec<&str> = lines.iter().map(|e| e.text.as_str()).collect();
     let store_path = store.path().to_owned();
     let model_id = encoder.model_id().to_owned();
@@ -173,6 +176,9 @@ pub fn store_texts(
     texts: &[&str],
     progress: Progress,
 ) -> Result<Vec<i64>, Error> {
+    if texts.is_empty() {
+        return Ok(vec![]);
+    }
     let vectors = embed_cached(store, encoder, texts, progress)?;
     let store_path = store.path().to_owned();
     let model_id = encoder.model_id().to_owned();

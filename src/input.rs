@@ -64,6 +64,26 @@ pub struct Row<T> {
 
 /// Reads every non-blank line of a JSONL file as a `T`; `-` reads stdin.
 pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<Row<T>>, InputError> {
+    let mut rows = Vec::new();
+    for_each_chunk(path, usize::MAX, |chunk| {
+        rows.extend(chunk);
+        Ok::<(), InputError>(())
+    })?;
+    Ok(rows)
+}
+
+/// Streams a JSONL file (`-` for stdin) in chunks of at most `chunk` parsed
+/// rows, handing each to `each` in file order; memory holds one chunk. The
+/// first bad line stops the stream with its error.
+pub fn for_each_chunk<T, E>(
+    path: &Path,
+    chunk: usize,
+    mut each: impl FnMut(Vec<Row<T>>) -> Result<(), E>,
+) -> Result<(), E>
+where
+    T: DeserializeOwned,
+    E: From<InputError>,
+{
     let io = |source| InputError::Io { path: path.to_owned(), source };
     let reader: Box<dyn BufRead> = if path == Path::new("-") {
         Box::new(BufReader::new(std::io::stdin()))
@@ -72,22 +92,37 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<Row<T>>, Input
     };
     let mut rows = Vec::new();
     for (i, bytes) in reader.split(b'\n').enumerate() {
-        let line = i + 1;
-        let bytes = bytes.map_err(io)?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| InputError::Utf8 { path: path.to_owned(), line })?;
-        if text.trim().is_empty() {
-            continue;
+        if let Some(row) = parse_line(path, i + 1, &bytes.map_err(io)?)? {
+            rows.push(row);
         }
-        let json = |source| InputError::Json { path: path.to_owned(), line, source };
-        let object: serde_json::Value = serde_json::from_str(text).map_err(json)?;
-        if !object.is_object() {
-            let reason = "expected a JSON object".to_owned();
-            return Err(InputError::Invalid { path: path.to_owned(), line, reason });
+        if rows.len() >= chunk.max(1) {
+            each(std::mem::take(&mut rows))?;
         }
-        rows.push(Row { line, value: serde_json::from_value(object).map_err(json)? });
     }
-    Ok(rows)
+    if rows.is_empty() {
+        return Ok(());
+    }
+    each(rows)
+}
+
+/// Parses one line; `None` for a blank line.
+fn parse_line<T: DeserializeOwned>(
+    path: &Path,
+    line: usize,
+    bytes: &[u8],
+) -> Result<Option<Row<T>>, InputError> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| InputError::Utf8 { path: path.to_owned(), line })?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let json = |source| InputError::Json { path: path.to_owned(), line, source };
+    let object: serde_json::Value = serde_json::from_str(text).map_err(json)?;
+    if !object.is_object() {
+        let reason = "expected a JSON object".to_owned();
+        return Err(InputError::Invalid { path: path.to_owned(), line, reason });
+    }
+    Ok(Some(Row { line, value: serde_json::from_value(object).map_err(json)? }))
 }
 
 /// Checks a situation's text: not empty, not only whitespace, not huge.
@@ -132,6 +167,18 @@ mod tests {
         assert!(e.contains(":2: missing field `text`"), "{e}");
         let f = file(b"{\"text\": \"\xff\"}\n");
         assert!(matches!(read_jsonl::<T>(f.path()), Err(InputError::Utf8 { line: 1, .. })));
+    }
+
+    #[test]
+    fn chunks_arrive_in_order_and_stop_at_the_first_bad_line() {
+        let f = file(b"{\"text\": \"a\"}\n{\"text\": \"b\"}\n\n{\"text\": \"c\"}\n[1]\n");
+        let mut seen = Vec::new();
+        let result = for_each_chunk::<T, InputError>(f.path(), 2, |rows| {
+            seen.push(rows.iter().map(|r| r.line).collect::<Vec<_>>());
+            Ok(())
+        });
+        assert!(matches!(result, Err(InputError::Invalid { line: 5, .. })), "{result:?}");
+        assert_eq!(seen, vec![vec![1, 2]]);
     }
 
     #[test]

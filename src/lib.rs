@@ -26,12 +26,18 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod audit;
+pub mod bridges;
 pub mod demo;
 pub mod embed;
 pub mod encoder;
+pub mod episodes;
 pub mod fit;
+pub mod gaps;
+pub mod graphs;
 pub mod import;
 pub mod input;
+pub mod overlaps;
 pub mod scopes;
 pub mod stats;
 pub mod store;
@@ -57,4 +63,10 @@ pub enum Error {
     /// The index refused its input.
     #[error(transparent)]
     Index(#[from] bureau_index::IndexError),
+    /// A risk-mode fit or audit was given an invalid level or grid.
+    #[error(transparent)]
+    Risk(#[from] fit::risk::RiskError),
+    /// Bridges could not be chosen for the agent asked.
+    #[error(transparent)]
+    Bridge(#[from] bridges::BridgeError),
 }

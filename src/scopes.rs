@@ -1,13 +1,13 @@
 //! Fitting every agent's scope, and loading the fitted scopes into the
 //! membership index to answer who joins each episode.
 
-use crate::fit::{fit_coverage, FitOptions};
+use crate::fit::{fit_scope, FitOptions};
 use crate::store::{replace_fit, EvidenceRow, FitRecord, Outcome, ScopeRow, Store, StoreError};
+use crate::{Error, Progress};
+use bureau_index::{Cap, Participant, Policy, Prototype, ScopeIndex};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use crate::{Error, Progress};
-use bureau_index::{Cap, Participant, Policy, Prototype, ScopeIndex};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,8 +21,9 @@ pub struct FitSummary {
     pub fit: FitRecord,
 }
 
-/// Fits the named agent, or every agent, in coverage mode and stores the
-/// fits in one transaction. Agents are fitted in parallel.
+/// Fits the named agent, or every agent, in the mode `options` asks for
+/// (coverage, or risk when `options.risk` is set) and stores the fits in
+/// one transaction. Agents are fitted in parallel.
 pub fn fit_agents(
     store: &mut Store,
     agent: Option<&str>,
@@ -44,11 +45,11 @@ pub fn fit_agents(
         .map(|(agent, rows)| {
             let others = all.iter().zip(&everyone).filter(|(a, _)| a.id != agent.id);
             let outside = outside_sample(rows, others.map(|(_, e)| e.as_slice()), options.seed);
-            let fitted = fit_coverage(rows, &outside, options, &model_id);
+            let fitted = fit_scope(rows, &outside, options, &model_id);
             progress("fitting", done.fetch_add(1, Ordering::Relaxed) + 1, agents.len());
             fitted
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let path = store.path().to_owned();
     store.write(|tx| {
         for (a, f) in agents.iter().zip(&fits) {
@@ -109,7 +110,9 @@ pub struct Member {
 pub struct Episode {
     /// Participants, deepest first.
     pub participants: Vec<Member>,
-    /// Agents just outside, deepest first.
+    /// Agents just outside (depth in [-0.25, 0)), and agents inside but cut
+    /// by the policy (shallower than its minimum depth, or past its maximum
+    /// count), deepest first.
     pub near_misses: Vec<Member>,
     /// Number of scopes holding the situation.
     pub cover: usize,
@@ -120,7 +123,23 @@ pub struct Episode {
 impl Bureau {
     /// Loads every agent's active scope from the store.
     pub fn load(store: &Store) -> Result<Self, Error> {
-        let scopes = store.scopes()?;
+        Self::from_scopes(store.scopes()?)
+    }
+
+    /// The bureau as if the agents named in `left_out` did not exist (to ask
+    /// what retiring them would leave uncovered). Every name must be known.
+    pub fn load_without(store: &Store, left_out: &[String]) -> Result<Self, Error> {
+        let mut scopes = store.scopes()?;
+        for name in left_out {
+            if !scopes.iter().any(|s| &s.agent.name == name) {
+                return Err(StoreError::UnknownAgent { name: name.clone() }.into());
+            }
+        }
+        scopes.retain(|s| !left_out.contains(&s.agent.name));
+        Self::from_scopes(scopes)
+    }
+
+    fn from_scopes(scopes: Vec<ScopeRow>) -> Result<Self, Error> {
         let dim = scopes.iter().flat_map(|s| &s.prototypes).map(|p| p.centre.len()).next();
         let mut prototypes = Vec::new();
         for (i, scope) in scopes.iter().enumerate() {
@@ -157,8 +176,23 @@ impl Bureau {
             .collect())
     }
 
+    /// The named episode of one participation.
+    pub(crate) fn episode(&self, p: &bureau_index::Participation) -> Episode {
+        Episode {
+            participants: self.named(&p.participants),
+            near_misses: self.named(&p.near_misses),
+            cover: p.cover,
+            under_covered: p.under_covered,
+        }
+    }
+
     fn empty_episode(&self, policy: &Policy) -> Episode {
-        Episode { participants: vec![], near_misses: vec![], cover: 0, under_covered: policy.min_cover > 0 }
+        Episode {
+            participants: vec![],
+            near_misses: vec![],
+            cover: 0,
+            under_covered: policy.min_cover > 0,
+        }
     }
 
     fn named(&self, list: &[Participant]) -> Vec<Member> {

@@ -41,21 +41,10 @@ pub fn clopper_pearson(failures: u64, n: u64, confidence: f64) -> Interval {
     let k = failures.min(n);
     let tail = (1.0 - clamp_unit(confidence)) / 2.0;
     if n == 0 {
-        return Interval {
-            low: 0.0,
-            high: 1.0,
-        };
+        return Interval { low: 0.0, high: 1.0 };
     }
-    let low = if k == 0 {
-        0.0
-    } else {
-        beta_quantile(k as f64, (n - k + 1) as f64, tail)
-    };
-    let high = if k == n {
-        1.0
-    } else {
-        beta_quantile((k + 1) as f64, (n - k) as f64, 1.0 - tail)
-    };
+    let low = if k == 0 { 0.0 } else { beta_quantile(k as f64, (n - k + 1) as f64, tail) };
+    let high = if k == n { 1.0 } else { beta_quantile((k + 1) as f64, (n - k) as f64, 1.0 - tail) };
     Interval { low, high }
 }
 
@@ -142,24 +131,14 @@ mod tests {
         // Reference: the rate p solving P(Binomial(n, p) <= k) = 1 - conf,
         // found by bisection on the exact binomial cdf (Python math.comb).
         assert!(close(clopper_pearson_upper(2, 20, 0.95), 0.282_618_5, 1e-6));
-        assert!(close(
-            clopper_pearson_upper(5, 100, 0.90),
-            0.090_771_5,
-            1e-6
-        ));
+        assert!(close(clopper_pearson_upper(5, 100, 0.90), 0.090_771_5, 1e-6));
     }
 
     #[test]
     fn degenerate_counts_give_widest_bounds() {
         assert_eq!(clopper_pearson_upper(0, 0, 0.9), 1.0);
         assert_eq!(clopper_pearson_upper(7, 7, 0.9), 1.0);
-        assert_eq!(
-            clopper_pearson(0, 0, 0.95),
-            Interval {
-                low: 0.0,
-                high: 1.0
-            }
-        );
+        assert_eq!(clopper_pearson(0, 0, 0.95), Interval { low: 0.0, high: 1.0 });
         assert_eq!(clopper_pearson(0, 10, 0.95).low, 0.0);
         assert_eq!(clopper_pearson(10, 10, 0.95).high, 1.0);
     }

@@ -47,9 +47,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 fn references() -> Vec<Reference> {
     let path = repo_path("tests/data/reference-all-MiniLM-L6-v2.jsonl");
     let text = std::fs::read_to_string(&path).expect("reference file is committed");
-    text.lines()
-        .map(|l| serde_json::from_str(l).expect("reference rows are valid json"))
-        .collect()
+    text.lines().map(|l| serde_json::from_str(l).expect("reference rows are valid json")).collect()
 }
 
 #[test]
@@ -66,16 +64,11 @@ fn matches_reference_embeddings() {
         Err(e) => panic!("embed references: {e} ({e:?})"),
     };
     assert_eq!(got.len(), refs.len());
-    assert_eq!(
-        calls.len(),
-        refs.len().div_ceil(32),
-        "one progress call per batch"
-    );
+    assert_eq!(calls.len(), refs.len().div_ceil(32), "one progress call per batch");
     assert_eq!(calls.last(), Some(&refs.len()));
 
-    let mut cosines: Vec<(f32, usize)> = (0..refs.len())
-        .map(|i| (cosine(&got[i], &refs[i].embedding), i))
-        .collect();
+    let mut cosines: Vec<(f32, usize)> =
+        (0..refs.len()).map(|i| (cosine(&got[i], &refs[i].embedding), i)).collect();
     cosines.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (min, worst) = cosines[0];
     let median = cosines[cosines.len() / 2].0;
@@ -111,38 +104,25 @@ fn keeps_input_order_across_mixed_lengths() {
 
     // Each vector must be closest to the same text embedded alone. Batch
     // neighbours shift int8 activations a little, so equality is not exact.
-    let alone: Vec<Vec<f32>> = texts
-        .iter()
-        .map(|t| embed(&mut enc, &[t]).remove(0))
-        .collect();
+    let alone: Vec<Vec<f32>> = texts.iter().map(|t| embed(&mut enc, &[t]).remove(0)).collect();
     for (i, v) in together.iter().enumerate() {
         let sims: Vec<f32> = alone.iter().map(|a| cosine(v, a)).collect();
         let best = (0..sims.len()).max_by(|&a, &b| sims[a].total_cmp(&sims[b]));
         assert_eq!(best, Some(i), "text {i} moved; cosines {sims:?}");
-        assert!(
-            sims[i] > 0.99,
-            "text {i}: batched vs alone cosine {}",
-            sims[i]
-        );
+        assert!(sims[i] > 0.99, "text {i}: batched vs alone cosine {}", sims[i]);
     }
 }
 
 #[test]
 fn truncates_long_text_at_max_tokens() {
     let words = ["river", "mountain", "quiet", "engine", "harbour"];
-    let text: String = (0..400)
-        .map(|i| words[i % words.len()])
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text: String = (0..400).map(|i| words[i % words.len()]).collect::<Vec<_>>().join(" ");
     let longer = format!("{text} and then a completely different ending about tax law");
     let mut enc = encoder();
     let a = embed(&mut enc, &[&text]).remove(0);
     let b = embed(&mut enc, &[&longer]).remove(0);
     let c = cosine(&a, &b);
-    assert!(
-        c > 0.9999,
-        "words past 256 tokens changed the embedding: cosine {c}"
-    );
+    assert!(c > 0.9999, "words past 256 tokens changed the embedding: cosine {c}");
 }
 
 #[test]
@@ -155,15 +135,9 @@ fn model_id_names_dir_and_hash() {
 fn rejects_empty_and_whitespace_text() {
     let mut enc = encoder();
     let err = enc.embed(&["fine", ""], &mut |_| {});
-    assert!(
-        matches!(err, Err(EncoderError::EmptyText { index: 1 })),
-        "{err:?}"
-    );
+    assert!(matches!(err, Err(EncoderError::EmptyText { index: 1 })), "{err:?}");
     let err = enc.embed(&[" \t\n "], &mut |_| {});
-    assert!(
-        matches!(err, Err(EncoderError::EmptyText { index: 0 })),
-        "{err:?}"
-    );
+    assert!(matches!(err, Err(EncoderError::EmptyText { index: 0 })), "{err:?}");
     assert_eq!(embed(&mut enc, &[]).len(), 0);
 }
 
@@ -207,14 +181,5 @@ fn rejects_zero_batch_size() {
     let mut config = EncoderConfig::from_env();
     config.batch_size = 0;
     let err = Encoder::try_new(&config).expect_err("zero batch size must fail");
-    assert!(
-        matches!(
-            err,
-            EncoderError::Setting {
-                name: "batch_size",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, EncoderError::Setting { name: "batch_size", .. }), "{err:?}");
 }

@@ -86,19 +86,13 @@ impl Setting {
             sum += lambda;
             violations += u64::from(risk[index] > epsilon);
         }
-        Tally {
-            violations,
-            non_empty,
-            mean_lambda: sum / non_empty.max(1) as f64,
-        }
+        Tally { violations, non_empty, mean_lambda: sum / non_empty.max(1) as f64 }
     }
 }
 
 /// Position of a certified scale in the grid it came from.
 fn grid_index(grid: &[f64], lambda: f64) -> usize {
-    grid.iter()
-        .position(|&g| g == lambda)
-        .expect("fit returns grid scales")
+    grid.iter().position(|&g| g == lambda).expect("fit returns grid scales")
 }
 
 /// The largest frequency of false claims the guarantee allows over
@@ -112,11 +106,8 @@ fn frequency(count: u64) -> f64 {
 }
 
 /// Uniform scores on [0, 3], failures rising logistically around 2.
-const RISING: Setting = Setting {
-    sample: |u| 3.0 * u,
-    density: |_| 1.0 / 3.0,
-    fail: |s| logistic((s - 2.0) / 0.3),
-};
+const RISING: Setting =
+    Setting { sample: |u| 3.0 * u, density: |_| 1.0 / 3.0, fail: |s| logistic((s - 2.0) / 0.3) };
 
 /// Scores denser at large values (density 2s/9); a small, very risky core
 /// below 0.4, a clean middle, failures rising beyond 2.4. The true risk
@@ -134,11 +125,8 @@ const RISKY_CORE: Setting = Setting {
 };
 
 /// Risk just above epsilon = 0.1 at every scale: any scope is a false claim.
-const BARELY_TOO_RISKY: Setting = Setting {
-    sample: |u| 3.0 * u,
-    density: |_| 1.0 / 3.0,
-    fail: |_| 0.105,
-};
+const BARELY_TOO_RISKY: Setting =
+    Setting { sample: |u| 3.0 * u, density: |_| 1.0 / 3.0, fail: |_| 0.105 };
 
 #[test]
 fn risk_mode_rising_risk_is_controlled_and_useful() {
@@ -194,10 +182,7 @@ fn plug_in_estimate_fails_the_same_count() {
         let last = (0..grid.len()).take_while(|&i| empirical(grid[i])).last();
         violations += u64::from(last.is_some_and(|i| risk[i] > 0.1));
     }
-    assert!(
-        frequency(violations) > 0.3,
-        "plug-in violations {violations}"
-    );
+    assert!(frequency(violations) > 0.3, "plug-in violations {violations}");
 }
 
 /// Mean held-out coverage of the conformal scale over [`DRAWS`] draws of

@@ -31,4 +31,7 @@ pub enum IndexError {
         /// The offending radius.
         radius: f32,
     },
+    /// The hnsw engine was asked for before its graphs were built or loaded.
+    #[error("the hnsw engine has no graphs: build or load them first")]
+    NoGraphs,
 }

@@ -2,9 +2,11 @@
 //! centres as one matrix product, thresholded per prototype.
 
 use crate::geometry::{angle_from_cos, check_unit, depth};
+use crate::hnsw::Graphs;
 use crate::{Cap, IndexError};
 use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// Upper bound on the cells of one block's score matrix (situations x
 /// prototypes), so that memory stays near 64 MiB whatever the batch size.
@@ -41,6 +43,8 @@ pub struct ScopeIndex {
     radii: Vec<f32>,
     agents: Vec<u32>,
     n_agents: usize,
+    /// The hnsw engine's graphs, once built or loaded.
+    pub(crate) graphs: Option<Arc<Graphs>>,
 }
 
 impl ScopeIndex {
@@ -59,6 +63,7 @@ impl ScopeIndex {
             radii: prototypes.iter().map(|p| p.cap.radius()).collect(),
             agents: prototypes.iter().map(|p| p.agent).collect(),
             n_agents,
+            graphs: None,
         })
     }
 
@@ -90,6 +95,28 @@ impl ScopeIndex {
     /// Radius of prototype `i`.
     pub fn radius_of(&self, prototype: usize) -> f32 {
         self.radii[prototype]
+    }
+
+    /// Every radius, in prototype order.
+    pub fn radii(&self) -> &[f32] {
+        &self.radii
+    }
+
+    /// Agent of every prototype, in prototype order.
+    pub fn agents(&self) -> &[u32] {
+        &self.agents
+    }
+
+    /// Every centre, row-major, `dim` values per prototype.
+    pub fn centres(&self) -> &[f32] {
+        // Invariant: the matrix is built by `Array2::zeros` and filled in
+        // place, so it is contiguous in standard layout.
+        self.centres.as_slice().expect("centres are in standard layout")
+    }
+
+    /// Centre of prototype `i`.
+    pub fn centre_of(&self, prototype: usize) -> &[f32] {
+        &self.centres()[prototype * self.dim..(prototype + 1) * self.dim]
     }
 
     /// Checks a flat row-major batch of situations and views it as a matrix.

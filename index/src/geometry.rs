@@ -90,10 +90,7 @@ mod tests {
 
     #[test]
     fn check_unit_names_the_problem() {
-        assert_eq!(
-            check_unit(&[1.0], 2, 0),
-            Err(IndexError::Dimension { expected: 2, actual: 1 })
-        );
+        assert_eq!(check_unit(&[1.0], 2, 0), Err(IndexError::Dimension { expected: 2, actual: 1 }));
         assert_eq!(check_unit(&[f32::NAN, 0.0], 2, 3), Err(IndexError::NonFinite { index: 3 }));
         assert!(matches!(check_unit(&[2.0, 0.0], 2, 1), Err(IndexError::NotUnit { index: 1, .. })));
     }

@@ -27,12 +27,21 @@
 #![deny(missing_docs)]
 
 mod cap;
+mod dump;
+mod engine;
 mod error;
 mod exact;
 pub mod geometry;
+mod hnsw;
+mod overlap;
 mod participants;
+pub mod synthetic;
 
 pub use cap::Cap;
+pub use dump::{DumpError, GRAPH_FORMAT};
+pub use engine::{prefers_hnsw, Answer, Engine, EngineChoice, CROSSOVER_BATCH, CROSSOVER_SINGLE};
 pub use error::IndexError;
 pub use exact::{Hit, Prototype, ScopeIndex};
+pub use hnsw::{HnswParams, Layout};
+pub use overlap::{overlap_groups, Overlap};
 pub use participants::{Participant, Participation, Policy};

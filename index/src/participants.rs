@@ -78,22 +78,59 @@ impl ScopeIndex {
     }
 
     fn participation(&self, cosines: &[f32], policy: &Policy) -> Participation {
-        let mut ranked: Vec<Participant> = self.deepest(cosines).into_iter().flatten().collect();
-        ranked.sort_by(|a, b| b.depth.total_cmp(&a.depth).then(a.agent.cmp(&b.agent)));
-        let cover = ranked.iter().filter(|p| p.depth >= 0.0).count();
-        let limit = policy.max_participants.unwrap_or(usize::MAX);
-        let (mut participants, mut near_misses) = (Vec::new(), Vec::new());
-        for p in ranked {
-            if p.depth >= policy.min_depth.max(0.0) && participants.len() < limit {
-                participants.push(p);
-            } else if p.depth >= -policy.near_miss {
-                near_misses.push(p);
-            } else {
-                break;
-            }
-        }
-        Participation { participants, near_misses, cover, under_covered: cover < policy.min_cover }
+        rank(self.deepest(cosines).into_iter().flatten().collect(), policy)
     }
+
+    /// Participation from a sparse list of candidate prototypes with their
+    /// cosines; it must hold every prototype within `(1 + near_miss) * r` of
+    /// the situation for the answer to equal the dense one.
+    pub(crate) fn participation_sparse(
+        &self,
+        candidates: &[(u32, f32)],
+        policy: &Policy,
+    ) -> Participation {
+        let mut all: Vec<Participant> = candidates
+            .iter()
+            .map(|&(i, cos)| {
+                let theta = angle_from_cos(cos);
+                let d = depth(theta, self.radius_of(i as usize));
+                Participant {
+                    agent: self.agent_of(i as usize),
+                    depth: d,
+                    prototype: i,
+                    angle: theta,
+                }
+            })
+            .collect();
+        // Deepest prototype per agent; ties go to the lower prototype number,
+        // as in the dense scan.
+        all.sort_by(|a, b| {
+            a.agent
+                .cmp(&b.agent)
+                .then(b.depth.total_cmp(&a.depth))
+                .then(a.prototype.cmp(&b.prototype))
+        });
+        all.dedup_by_key(|p| p.agent);
+        rank(all, policy)
+    }
+}
+
+/// Ranks each agent's deepest prototype and applies the policy's cuts.
+fn rank(mut ranked: Vec<Participant>, policy: &Policy) -> Participation {
+    ranked.sort_by(|a, b| b.depth.total_cmp(&a.depth).then(a.agent.cmp(&b.agent)));
+    let cover = ranked.iter().filter(|p| p.depth >= 0.0).count();
+    let limit = policy.max_participants.unwrap_or(usize::MAX);
+    let (mut participants, mut near_misses) = (Vec::new(), Vec::new());
+    for p in ranked {
+        if p.depth >= policy.min_depth.max(0.0) && participants.len() < limit {
+            participants.push(p);
+        } else if p.depth >= -policy.near_miss {
+            near_misses.push(p);
+        } else {
+            break;
+        }
+    }
+    Participation { participants, near_misses, cover, under_covered: cover < policy.min_cover }
 }
 
 #[cfg(test)]

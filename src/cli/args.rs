@@ -54,13 +54,27 @@ pub enum Command {
     },
     /// List agents and their scopes.
     Agents,
-    /// Fit scopes (coverage mode: split conformal at level alpha).
+    /// Fit scopes (coverage mode: split conformal at level alpha; risk mode
+    /// with --epsilon: failure rate inside certified at most epsilon).
     Fit(FitArgs),
+    /// Score how conservative the scopes are against fresh evidence.
+    Audit(super::audit::AuditArgs),
     /// Who joins the episode on a situation (or on each line of --input).
     Who(WhoArgs),
     /// Run the CLINC150 demo end to end and report coverage and
     /// out-of-scope inclusion.
     Demo(DemoArgs),
+    /// Regions of a corpus that fewer than --min-cover scopes reach.
+    Gaps(super::growth::GapsArgs),
+    /// Situations binding a new agent to old ones, for training it.
+    Bridges(super::growth::BridgesArgs),
+    /// Record episodes (who joins each situation), or their outcomes.
+    Episode(super::growth::EpisodeArgs),
+    /// Agent pairs whose scopes overlap, their groups, and agents alone.
+    Overlaps(super::overlaps::OverlapsArgs),
+    /// Benchmarks of the scope index.
+    #[command(subcommand)]
+    Bench(super::bench::BenchCommand),
 }
 
 /// What `import` reads.
@@ -79,8 +93,30 @@ pub struct FitArgs {
     /// Fit only this agent.
     #[arg(long)]
     pub agent: Option<String>,
+    /// Risk mode: certify that the failure rate inside each scope is at
+    /// most this (needs ok and fail evidence; excludes --alpha).
+    #[arg(long, conflicts_with = "alpha")]
+    pub epsilon: Option<f64>,
+    /// Risk mode: the chance the certificate is wrong [default: 0.05].
+    #[arg(long, requires = "epsilon")]
+    pub delta: Option<f64>,
     #[command(flatten)]
     pub options: FitFlags,
+}
+
+impl FitArgs {
+    /// The library's options, checked; risk mode when --epsilon is given.
+    pub fn options(&self) -> anyhow::Result<FitOptions> {
+        let mut options = self.options.options()?;
+        if let Some(epsilon) = self.epsilon {
+            let delta = self.delta.unwrap_or(0.05);
+            for (name, v) in [("epsilon", epsilon), ("delta", delta)] {
+                anyhow::ensure!(v > 0.0 && v < 1.0, "--{name} must lie in (0, 1), got {v}");
+            }
+            options.risk = Some(bureau::fit::RiskLevel { epsilon, delta });
+        }
+        Ok(options)
+    }
 }
 
 /// How scopes are fitted (coverage mode).
@@ -143,6 +179,32 @@ pub struct WhoArgs {
     /// Flag situations held by fewer scopes.
     #[arg(long, default_value_t = 1)]
     pub min_cover: usize,
+    /// Membership engine: exact, hnsw (graphs loaded or built beside the
+    /// store), or auto (by batch size and prototype count).
+    #[arg(long, value_enum, default_value_t = EngineArg::Auto)]
+    pub engine: EngineArg,
+}
+
+/// The membership engine, as `--engine` names it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum EngineArg {
+    /// Matrix product against every centre.
+    Exact,
+    /// hnsw candidates verified exactly.
+    Hnsw,
+    /// The faster for this batch and bureau.
+    Auto,
+}
+
+impl EngineArg {
+    /// The library's choice.
+    pub fn choice(self) -> bureau_index::EngineChoice {
+        match self {
+            EngineArg::Exact => bureau_index::EngineChoice::Exact,
+            EngineArg::Hnsw => bureau_index::EngineChoice::Hnsw,
+            EngineArg::Auto => bureau_index::EngineChoice::Auto,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

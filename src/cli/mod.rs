@@ -1,6 +1,27 @@
 //! Dispatch: one library call per subcommand, then rendering.
 
+/// `println!` that ends the process quietly (exit 0) when the reader of
+/// stdout has gone, as in `bureau who --input F | head`, where `println!`
+/// would panic.
+macro_rules! out {
+    () => { out!("") };
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            tracing::error!("cannot write to stdout: {e}");
+            std::process::exit(2);
+        }
+    }};
+}
+
 pub mod args;
+mod audit;
+mod bench;
+mod growth;
+mod overlaps;
 mod render;
 
 use anyhow::{bail, Context, Result};
@@ -23,7 +44,11 @@ pub fn logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("BUREAU_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 /// Runs one subcommand; `Ok(false)` means it ran but found nothing.
@@ -35,8 +60,14 @@ pub fn run(cli: Cli) -> Result<bool> {
         Command::Import { kind, file } => import(g, kind, &file),
         Command::Agents => agents(g),
         Command::Fit(args) => fit(g, &args),
+        Command::Audit(args) => audit::run(g, &args),
         Command::Who(args) => who(g, &args),
         Command::Demo(args) => demo(g, &args),
+        Command::Gaps(args) => growth::gaps(g, &args),
+        Command::Bridges(args) => growth::bridge(g, &args),
+        Command::Episode(args) => growth::episode(g, &args),
+        Command::Overlaps(args) => overlaps::run(g, &args),
+        Command::Bench(command) => bench::run(g.json, &command),
     }
 }
 
@@ -56,8 +87,9 @@ fn bar(g: &Global) -> ProgressBar {
     if g.json || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let style = ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
     ProgressBar::new(0).with_style(style)
 }
 
@@ -111,7 +143,7 @@ fn agents(g: &Global) -> Result<bool> {
 }
 
 fn fit(g: &Global, args: &FitArgs) -> Result<bool> {
-    let options = args.options.options()?;
+    let options = args.options()?;
     let mut store = open(g)?;
     let bar = bar(g);
     let fits = fit_agents(&mut store, args.agent.as_deref(), &options, &tick(&bar))?;
@@ -128,11 +160,15 @@ fn who(g: &Global, args: &WhoArgs) -> Result<bool> {
         (None, Some(input)) => read_texts(input)?,
         (None, None) => bail!("give a situation's text or --input FILE"),
     };
+    let depth = args.min_depth;
+    anyhow::ensure!((0.0..=1.0).contains(&depth), "--min-depth must lie in [0, 1], got {depth}");
     let store = open(g)?;
-    let bureau = Bureau::load(&store)?;
+    let mut bureau = Bureau::load(&store)?;
     if bureau.fitted() == 0 {
         tracing::warn!("no agent has a fitted scope yet; run `bureau fit`");
     }
+    let source = bureau.prepare_graphs(&store, args.engine.choice(), texts.len())?;
+    tracing::debug!(?source, "hnsw graphs");
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let bar = bar(g);
     let vectors = bureau::embed::embed_cached(&store, &mut encoder(g)?, &refs, &tick(&bar))?;
@@ -143,7 +179,8 @@ fn who(g: &Global, args: &WhoArgs) -> Result<bool> {
         min_cover: args.min_cover,
         ..Policy::default()
     };
-    let episodes = bureau.who(&vectors, &policy)?;
+    let (episodes, engine) = bureau.who_by(&vectors, &policy, args.engine.choice())?;
+    tracing::debug!(?engine, "who answered");
     render::episodes(g.json, &refs, &episodes)?;
     Ok(episodes.iter().any(|e| !e.participants.is_empty()))
 }

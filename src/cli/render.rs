@@ -10,7 +10,7 @@ use serde_json::json;
 use std::path::Path;
 
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    out!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -18,7 +18,7 @@ pub fn init(json: bool, path: &Path, revision: i64) -> Result<bool> {
     if json {
         print_json(&json!({ "db": path, "revision": revision }))?;
     } else {
-        println!("bureau store ready at {} (revision {revision})", path.display());
+        out!("bureau store ready at {} (revision {revision})", path.display());
     }
     Ok(true)
 }
@@ -26,11 +26,11 @@ pub fn init(json: bool, path: &Path, revision: i64) -> Result<bool> {
 pub fn embeddings(json: bool, texts: &[&str], vectors: &[Vec<f32>], model: &str) -> Result<bool> {
     if json {
         for (text, embedding) in texts.iter().zip(vectors) {
-            println!("{}", serde_json::to_string(&json!({ "text": text, "embedding": embedding }))?);
+            out!("{}", serde_json::to_string(&json!({ "text": text, "embedding": embedding }))?);
         }
     } else {
         let dim = vectors.first().map_or(0, Vec::len);
-        println!("embedded {} texts with {model} (dimension {dim}); --json prints them", texts.len());
+        out!("embedded {} texts with {model} (dimension {dim}); --json prints them", texts.len());
     }
     Ok(!texts.is_empty())
 }
@@ -39,7 +39,7 @@ pub fn import(json: bool, file: &Path, s: &ImportSummary) -> Result<bool> {
     if json {
         print_json(s)?;
     } else {
-        println!(
+        out!(
             "{}: {} lines, {} agents, {} situations, {} evidence rows imported",
             file.display(),
             s.lines,
@@ -60,11 +60,12 @@ pub fn agents(json: bool, scopes: &[ScopeRow]) -> Result<bool> {
         print_json(&rows)?;
         return Ok(!scopes.is_empty());
     }
-    println!("{:<24} {:>6} {:>8} {:>8}  mission", "agent", "k", "lambda", "method");
+    out!("{:<24} {:>6} {:>8} {:>8}  mission", "agent", "k", "lambda", "method");
     for s in scopes {
-        let (method, lambda) = s.fit.as_ref().map_or(("-", None), |f| (f.method.as_str(), f.lambda));
+        let (method, lambda) =
+            s.fit.as_ref().map_or(("-", None), |f| (f.method.as_str(), f.lambda));
         let lambda = lambda.map_or("-".to_owned(), |l| format!("{l:.3}"));
-        println!(
+        out!(
             "{:<24} {:>6} {lambda:>8} {method:>8}  {}",
             s.agent.name,
             s.prototypes.len(),
@@ -79,11 +80,11 @@ pub fn fits(json: bool, fits: &[FitSummary]) -> Result<bool> {
         print_json(&fits)?;
         return Ok(!fits.is_empty());
     }
-    println!("{:<24} {:>6} {:>6} {:>4} {:>8}  note", "agent", "n_fit", "n_cal", "k", "lambda");
+    out!("{:<24} {:>6} {:>6} {:>4} {:>8}  note", "agent", "n_fit", "n_cal", "k", "lambda");
     for f in fits {
         let r = &f.fit;
         let lambda = r.lambda.map_or("empty".to_owned(), |l| format!("{l:.3}"));
-        println!(
+        out!(
             "{:<24} {:>6} {:>6} {:>4} {lambda:>8}  {}",
             f.agent,
             r.n_fit,
@@ -98,7 +99,11 @@ pub fn fits(json: bool, fits: &[FitSummary]) -> Result<bool> {
 fn members(list: &[Member]) -> String {
     let parts: Vec<String> =
         list.iter().map(|m| format!("{} ({:+.2})", m.agent, m.depth)).collect();
-    if parts.is_empty() { "-".to_owned() } else { parts.join(", ") }
+    if parts.is_empty() {
+        "-".to_owned()
+    } else {
+        parts.join(", ")
+    }
 }
 
 pub fn episodes(json: bool, texts: &[&str], episodes: &[Episode]) -> Result<()> {
@@ -111,11 +116,11 @@ pub fn episodes(json: bool, texts: &[&str], episodes: &[Episode]) -> Result<()> 
         return print_json(&rows);
     }
     for (text, e) in texts.iter().zip(episodes) {
-        println!("{text:?}");
-        println!("  participants: {}", members(&e.participants));
-        println!("  near misses:  {}", members(&e.near_misses));
+        out!("{text:?}");
+        out!("  participants: {}", members(&e.participants));
+        out!("  near misses:  {}", members(&e.near_misses));
         if e.under_covered {
-            println!("  under-covered: held by {} scope(s)", e.cover);
+            out!("  under-covered: held by {} scope(s)", e.cover);
         }
     }
     Ok(())
@@ -126,21 +131,33 @@ pub fn demo(json: bool, r: &DemoReport) -> Result<bool> {
         print_json(r)?;
         return Ok(true);
     }
-    println!("CLINC150 demo ({}), alpha = {}", r.model_id, r.alpha);
-    println!("{:<20} {:>4} {:>7} {:>9} {:>9} {:>9}", "agent", "k", "lambda", "coverage", "foreign", "oos");
+    out!("CLINC150 demo ({}), alpha = {}", r.model_id, r.alpha);
+    out!(
+        "{:<20} {:>4} {:>7} {:>9} {:>9} {:>9}",
+        "agent",
+        "k",
+        "lambda",
+        "coverage",
+        "foreign",
+        "oos"
+    );
     for a in &r.agents {
         let lambda = a.lambda.map_or("-".to_owned(), |l| format!("{l:.3}"));
-        println!(
+        out!(
             "{:<20} {:>4} {lambda:>7} {:>9.3} {:>9.3} {:>9.3}",
-            a.agent, a.k, a.coverage, a.foreign_inclusion, a.oos_inclusion
+            a.agent,
+            a.k,
+            a.coverage,
+            a.foreign_inclusion,
+            a.oos_inclusion
         );
     }
-    println!();
-    println!("mean coverage of own domain:      {:.3}", r.coverage);
-    println!("oos rows included by any agent:   {:.3} of {}", r.oos_false_inclusion, r.oos_rows);
-    println!("in-scope rows with no agent:      {:.3}", r.in_scope_uncovered);
-    println!("participants per in-scope episode: {:.2}", r.mean_participants);
+    out!();
+    out!("mean coverage of own domain:      {:.3}", r.coverage);
+    out!("oos rows included by any agent:   {:.3} of {}", r.oos_false_inclusion, r.oos_rows);
+    out!("in-scope rows with no agent:      {:.3}", r.in_scope_uncovered);
+    out!("participants per in-scope episode: {:.2}", r.mean_participants);
     let stages: Vec<String> = r.seconds.iter().map(|(k, v)| format!("{k} {v:.1}s")).collect();
-    println!("time: {}", stages.join(", "));
+    out!("time: {}", stages.join(", "));
     Ok(true)
 }

@@ -58,10 +58,7 @@ impl EncoderConfig {
             _ => default,
         };
         EncoderConfig {
-            model_dir: path_var(
-                "BUREAU_MODEL_DIR",
-                repo.join("models/all-MiniLM-L6-v2-int8"),
-            ),
+            model_dir: path_var("BUREAU_MODEL_DIR", repo.join("models/all-MiniLM-L6-v2-int8")),
             runtime_lib: path_var(
                 "BUREAU_ORT_LIB",
                 repo.join("models/onnxruntime/libonnxruntime.so.1.32.0"),
@@ -242,17 +239,10 @@ impl Encoder {
 
         // Inputs by name; token_type_ids only when the model takes it.
         let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = vec![
-            (
-                "input_ids".into(),
-                Tensor::from_array((shape, tensors.ids))
-                    .map_err(fail)?
-                    .into(),
-            ),
+            ("input_ids".into(), Tensor::from_array((shape, tensors.ids)).map_err(fail)?.into()),
             (
                 "attention_mask".into(),
-                Tensor::from_array((shape, tensors.mask.clone()))
-                    .map_err(fail)?
-                    .into(),
+                Tensor::from_array((shape, tensors.mask.clone())).map_err(fail)?.into(),
             ),
         ];
         if self.has_token_types {
@@ -262,10 +252,9 @@ impl Encoder {
 
         // Forward pass, then pooling per text.
         let outputs = self.session.run(inputs).map_err(fail)?;
-        let hidden = outputs.get(OUTPUT).ok_or(EncoderError::ModelSignature {
-            kind: "output",
-            name: OUTPUT,
-        })?;
+        let hidden = outputs
+            .get(OUTPUT)
+            .ok_or(EncoderError::ModelSignature { kind: "output", name: OUTPUT })?;
         let (out_shape, data) = hidden.try_extract_tensor::<f32>().map_err(fail)?;
         let dim = match **out_shape {
             [b, t, d] if b == rows as i64 && t == cols as i64 && d > 0 => d as usize,
@@ -309,11 +298,9 @@ impl BatchTensors {
             let pad = tokens - e.len();
             t.ids.extend(e.get_ids().iter().map(|&x| i64::from(x)));
             t.ids.extend(std::iter::repeat_n(pad_id, pad));
-            t.mask
-                .extend(e.get_attention_mask().iter().map(|&x| i64::from(x)));
+            t.mask.extend(e.get_attention_mask().iter().map(|&x| i64::from(x)));
             t.mask.extend(std::iter::repeat_n(0, pad));
-            t.types
-                .extend(e.get_type_ids().iter().map(|&x| i64::from(x)));
+            t.types.extend(e.get_type_ids().iter().map(|&x| i64::from(x)));
             t.types.extend(std::iter::repeat_n(0, pad));
         }
         t
@@ -335,20 +322,14 @@ fn check_signature(session: &Session) -> Result<(bool, Option<usize>), EncoderEr
     let has_input = |name: &str| session.inputs().iter().any(|i| i.name() == name);
     for name in ["input_ids", "attention_mask"] {
         if !has_input(name) {
-            return Err(EncoderError::ModelSignature {
-                kind: "input",
-                name,
-            });
+            return Err(EncoderError::ModelSignature { kind: "input", name });
         }
     }
     let output = session
         .outputs()
         .iter()
         .find(|o| o.name() == OUTPUT)
-        .ok_or(EncoderError::ModelSignature {
-            kind: "output",
-            name: OUTPUT,
-        })?;
+        .ok_or(EncoderError::ModelSignature { kind: "output", name: OUTPUT })?;
     let dim = output
         .dtype()
         .tensor_shape()

@@ -25,9 +25,7 @@ static ENVIRONMENT: Mutex<Option<(PathBuf, Environment)>> = Mutex::new(None);
 /// a configuration is reported whatever ran before it.
 pub(crate) fn environment(lib: &Path) -> Result<Environment, EncoderError> {
     if !lib.is_file() {
-        return Err(EncoderError::RuntimeNotFound {
-            path: lib.to_path_buf(),
-        });
+        return Err(EncoderError::RuntimeNotFound { path: lib.to_path_buf() });
     }
     // A panic while holding the lock leaves the slot either empty or filled
     // with a complete environment, so a poisoned lock is still consistent.
@@ -44,10 +42,8 @@ pub(crate) fn environment(lib: &Path) -> Result<Environment, EncoderError> {
     }
 
     tracing::debug!(path = %lib.display(), "loading onnx runtime");
-    let builder = ort::init_from(lib).map_err(|source| EncoderError::RuntimeLoad {
-        path: lib.to_path_buf(),
-        source,
-    })?;
+    let builder = ort::init_from(lib)
+        .map_err(|source| EncoderError::RuntimeLoad { path: lib.to_path_buf(), source })?;
     let env = builder
         .with_name("bureau")
         .build()
@@ -63,15 +59,11 @@ pub(crate) fn session(
     model: &Path,
     threads: usize,
 ) -> Result<Session, EncoderError> {
-    let fail = |source: ort::Error| EncoderError::Session {
-        path: model.to_path_buf(),
-        source,
-    };
+    let fail = |source: ort::Error| EncoderError::Session { path: model.to_path_buf(), source };
     let mut builder = Session::builder(env).map_err(fail)?;
     if threads > 0 {
-        builder = builder
-            .with_intra_threads(threads)
-            .map_err(|e| fail(ort::Error::<()>::from(e)))?;
+        builder =
+            builder.with_intra_threads(threads).map_err(|e| fail(ort::Error::<()>::from(e)))?;
     }
     builder.commit_from_file(model).map_err(fail)
 }
@@ -83,10 +75,7 @@ pub(crate) fn session(
 /// The tokenizer.json shipped with the model pads every text to 128 tokens
 /// and truncates at 128; sentence-transformers uses 256 for this model.
 pub(crate) fn tokenizer(path: &Path, max_tokens: usize) -> Result<Tokenizer, EncoderError> {
-    let fail = |source| EncoderError::Tokenizer {
-        path: path.to_path_buf(),
-        source,
-    };
+    let fail = |source| EncoderError::Tokenizer { path: path.to_path_buf(), source };
     let mut tokenizer = Tokenizer::from_file(path).map_err(fail)?;
     let truncation = tokenizers::TruncationParams {
         max_length: max_tokens,
@@ -99,10 +88,7 @@ pub(crate) fn tokenizer(path: &Path, max_tokens: usize) -> Result<Tokenizer, Enc
 
 /// Names a model as `<dir name>@<first 12 hex digits of sha256(model.onnx)>`.
 pub(crate) fn model_id(dir: &Path, model: &Path) -> Result<String, EncoderError> {
-    let fail = |source| EncoderError::ModelRead {
-        path: model.to_path_buf(),
-        source,
-    };
+    let fail = |source| EncoderError::ModelRead { path: model.to_path_buf(), source };
     let mut file = std::fs::File::open(model).map_err(fail)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -113,12 +99,7 @@ pub(crate) fn model_id(dir: &Path, model: &Path) -> Result<String, EncoderError>
         }
         hasher.update(&buf[..n]);
     }
-    let hex: String = hasher
-        .finalize()
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex: String = hasher.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
     let name = dir
         .canonicalize()
         .ok()

@@ -89,9 +89,7 @@ pub fn conformal_rank(n: usize, alpha: f64) -> usize {
 /// two never disagree.
 pub fn min_calibration_size(alpha: f64) -> usize {
     let guess = ((1.0 / alpha - RANK_SLACK).ceil() as usize).saturating_sub(2);
-    (guess..)
-        .find(|&n| conformal_rank(n, alpha) <= n)
-        .unwrap_or(guess)
+    (guess..).find(|&n| conformal_rank(n, alpha) <= n).unwrap_or(guess)
 }
 
 #[cfg(test)]
@@ -111,14 +109,7 @@ mod tests {
     fn too_few_situations_says_how_many() {
         let scores = [0.5; 8];
         let err = conformal_scale(&scores, 0.1).expect_err("rank 9 of 8");
-        assert_eq!(
-            err,
-            CalibrationError::TooFewSituations {
-                alpha: 0.1,
-                needed: 9,
-                got: 8
-            }
-        );
+        assert_eq!(err, CalibrationError::TooFewSituations { alpha: 0.1, needed: 9, got: 8 });
         assert!(conformal_scale(&[0.5; 9], 0.1).is_ok());
         assert_eq!(min_calibration_size(0.05), 19);
         assert_eq!(min_calibration_size(0.3), 3);
@@ -134,9 +125,6 @@ mod tests {
             conformal_scale(&[0.1, f64::NAN], 0.5),
             Err(CalibrationError::NanScore { index: 1 })
         );
-        assert!(matches!(
-            conformal_scale(&[0.1], 1.0),
-            Err(CalibrationError::InvalidAlpha { .. })
-        ));
+        assert!(matches!(conformal_scale(&[0.1], 1.0), Err(CalibrationError::InvalidAlpha { .. })));
     }
 }

@@ -11,7 +11,10 @@
 pub mod conformal;
 pub mod prototypes;
 pub mod risk;
+pub mod risk_fit;
 pub mod select;
+
+pub use risk_fit::{fit_risk_scope, RiskLevel};
 
 use crate::store::{EvidenceRow, FitRecord, Outcome, Source, StoredPrototype};
 use prototypes::{choose_k, score, Seed};
@@ -38,6 +41,8 @@ pub struct FitOptions {
     pub calibration_share: f64,
     /// Seed of k-means and of the calibration split.
     pub seed: u64,
+    /// Risk mode's level; `None` fits in coverage mode at `alpha`.
+    pub risk: Option<RiskLevel>,
 }
 
 impl Default for FitOptions {
@@ -49,6 +54,7 @@ impl Default for FitOptions {
             spread_quantile: 0.95,
             calibration_share: 0.3,
             seed: 17,
+            risk: None,
         }
     }
 }
@@ -112,6 +118,20 @@ pub fn fit_coverage(
             record.reason = Some(error.to_string());
             FittedScope { record, prototypes: vec![] }
         }
+    }
+}
+
+/// Fits one agent's scope in the mode `options` asks for: risk mode when
+/// `options.risk` is set, coverage mode otherwise.
+pub fn fit_scope(
+    evidence: &[EvidenceRow],
+    outside: &[Vec<f32>],
+    options: &FitOptions,
+    model_id: &str,
+) -> Result<FittedScope, risk::RiskError> {
+    match options.risk {
+        Some(level) => fit_risk_scope(evidence, outside, options, level, model_id),
+        None => Ok(fit_coverage(evidence, outside, options, model_id)),
     }
 }
 

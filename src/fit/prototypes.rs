@@ -145,8 +145,10 @@ mod tests {
 
     #[test]
     fn two_groups_give_two_tight_prototypes() {
-        let points: Vec<Vec<f32>> =
-            (0..20).map(|i| at(i as f32 * 0.01)).chain((0..20).map(|i| at(2.0 + i as f32 * 0.01))).collect();
+        let points: Vec<Vec<f32>> = (0..20)
+            .map(|i| at(i as f32 * 0.01))
+            .chain((0..20).map(|i| at(2.0 + i as f32 * 0.01)))
+            .collect();
         let seeds = fit_seeds(&points, 2, 0.9, 1);
         assert_eq!(seeds.len(), 2);
         for s in &seeds {

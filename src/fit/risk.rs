@@ -87,6 +87,14 @@ pub enum RiskError {
         /// (0 for an empty grid).
         index: usize,
     },
+    /// Counts were tallied on a grid of another length than the config's.
+    #[error("counts cover {actual} grid scales, the grid has {expected}")]
+    CountsMismatch {
+        /// Scales in the config's grid.
+        expected: usize,
+        /// Entries in the counts given.
+        actual: usize,
+    },
     /// A calibration score was NaN and cannot be placed inside or outside.
     #[error("calibration score at index {index} is nan")]
     NanScore {
@@ -127,11 +135,7 @@ pub struct RiskConfig {
 impl RiskConfig {
     /// A configuration on [`default_grid`].
     pub fn new(epsilon: f64, delta: f64) -> Self {
-        Self {
-            epsilon,
-            delta,
-            grid: default_grid(),
-        }
+        Self { epsilon, delta, grid: default_grid() }
     }
 }
 
@@ -158,11 +162,45 @@ pub fn default_grid() -> Vec<f64> {
 pub fn fit_risk(points: &[(f64, bool)], config: &RiskConfig) -> Result<RiskFit, RiskError> {
     validate(points, config)?;
     let (ordering, testing) = split(points);
-    let confidence = 1.0 - config.delta;
-    let test_counts = counts_on_grid(&testing, &config.grid);
-    let order_counts = counts_on_grid(&ordering, &config.grid);
-    let start = choose_start(&order_counts, ordering.len(), testing.len(), config);
-    Ok(scan(&test_counts, start, config, confidence))
+    let ordering =
+        SplitCounts { on_grid: counts_on_grid(&ordering, &config.grid), len: ordering.len() };
+    let testing =
+        SplitCounts { on_grid: counts_on_grid(&testing, &config.grid), len: testing.len() };
+    fit_risk_counts(&ordering, &testing, config)
+}
+
+/// One split's cumulative counts on the grid: for each scale,
+/// `(inside, failures inside)`, and the split's size (points beyond the
+/// last scale included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitCounts {
+    /// Cumulative `(inside, failures inside)` per grid scale.
+    pub on_grid: Vec<(u64, u64)>,
+    /// Points in the split.
+    pub len: usize,
+}
+
+/// [`fit_risk`] on counts already tallied per split, for callers that
+/// stream their points (audit) and cannot keep them.
+///
+/// The caller must split by position exactly as [`fit_risk`] does (point
+/// `i` of an order independent of values goes to the ordering split when
+/// `i % ORDERING_STRIDE == ORDERING_STRIDE - 1`), and count on
+/// `config.grid`; then the answer equals [`fit_risk`] on the points.
+pub fn fit_risk_counts(
+    ordering: &SplitCounts,
+    testing: &SplitCounts,
+    config: &RiskConfig,
+) -> Result<RiskFit, RiskError> {
+    validate(&[], config)?;
+    for counts in [&ordering.on_grid, &testing.on_grid] {
+        if counts.len() != config.grid.len() {
+            let (expected, actual) = (config.grid.len(), counts.len());
+            return Err(RiskError::CountsMismatch { expected, actual });
+        }
+    }
+    let start = choose_start(&ordering.on_grid, ordering.len, testing.len, config);
+    Ok(scan(&testing.on_grid, start, config, 1.0 - config.delta))
 }
 
 /// The scale a batch of evidence would certify, for audit's "what would the
@@ -178,11 +216,7 @@ pub fn accepted_scale(
 
 /// Checks parameters, grid and scores before anything is counted.
 fn validate(points: &[(f64, bool)], config: &RiskConfig) -> Result<(), RiskError> {
-    let RiskConfig {
-        epsilon,
-        delta,
-        grid,
-    } = config;
+    let RiskConfig { epsilon, delta, grid } = config;
     if !(*epsilon > 0.0 && *epsilon < 1.0) {
         return Err(RiskError::InvalidEpsilon { epsilon: *epsilon });
     }
@@ -345,9 +379,7 @@ mod tests {
     use super::*;
 
     fn clean(n: usize, max: f64) -> Vec<(f64, bool)> {
-        (0..n)
-            .map(|i| (max * (i as f64 + 0.5) / n as f64, false))
-            .collect()
+        (0..n).map(|i| (max * (i as f64 + 0.5) / n as f64, false)).collect()
     }
 
     #[test]
@@ -363,10 +395,7 @@ mod tests {
         let fit = fit_risk(&clean(20, 1.0), &RiskConfig::new(0.1, 0.1)).expect("valid");
         assert_eq!(fit.lambda, None);
         let reason = fit.reason.expect("empty scope explains itself");
-        assert!(
-            reason.starts_with("needs at least 22 ok outcomes inside"),
-            "{reason}"
-        );
+        assert!(reason.starts_with("needs at least 22 ok outcomes inside"), "{reason}");
     }
 
     #[test]
@@ -382,22 +411,10 @@ mod tests {
     #[test]
     fn rejects_invalid_input() {
         let cfg = RiskConfig::new(0.1, 0.1);
-        assert_eq!(
-            fit_risk(&[(f64::NAN, false)], &cfg),
-            Err(RiskError::NanScore { index: 0 })
-        );
-        let bad = RiskConfig {
-            grid: vec![0.0, 0.5, 0.5],
-            ..cfg.clone()
-        };
+        assert_eq!(fit_risk(&[(f64::NAN, false)], &cfg), Err(RiskError::NanScore { index: 0 }));
+        let bad = RiskConfig { grid: vec![0.0, 0.5, 0.5], ..cfg.clone() };
         assert_eq!(fit_risk(&[], &bad), Err(RiskError::BadGrid { index: 2 }));
-        let bad = RiskConfig {
-            epsilon: 0.0,
-            ..cfg
-        };
-        assert!(matches!(
-            fit_risk(&[], &bad),
-            Err(RiskError::InvalidEpsilon { .. })
-        ));
+        let bad = RiskConfig { epsilon: 0.0, ..cfg };
+        assert!(matches!(fit_risk(&[], &bad), Err(RiskError::InvalidEpsilon { .. })));
     }
 }

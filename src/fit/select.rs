@@ -65,7 +65,8 @@ pub fn select(
     seed: u64,
 ) -> Selection {
     let held = fit.len() / 4;
-    let fallback = || Selection { seeds: fit_seeds(fit, k_max, quantile, seed), candidates: vec![] };
+    let fallback =
+        || Selection { seeds: fit_seeds(fit, k_max, quantile, seed), candidates: vec![] };
     if outside.is_empty() || (held as f64) < 1.0 / alpha {
         return fallback();
     }

@@ -19,6 +19,12 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// A SQLite file that bureau did not create.
+    #[error("{path} is not a bureau store (run `bureau init` on a new path)")]
+    NotBureau {
+        /// The file.
+        path: PathBuf,
+    },
     /// The store was written by a newer bureau.
     #[error("{path} has schema version {found}; this bureau reads up to {supported}")]
     NewerSchema {

@@ -47,7 +47,7 @@ impl Store {
         let conn = Connection::open(path).map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", true).map_err(sql)?;
         let mut store = Store { conn, path: path.to_owned() };
-        store.migrate()?;
+        store.migrate(create)?;
         Ok(store)
     }
 
@@ -60,19 +60,34 @@ impl Store {
         |source| StoreError::Sqlite { path: self.path.clone(), source }
     }
 
-    fn migrate(&mut self) -> Result<(), StoreError> {
+    /// Brings the schema up to date. A database at version 0 is only taken
+    /// when it is empty and creation was asked for: any other program's
+    /// SQLite file is refused untouched.
+    fn migrate(&mut self, create: bool) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(|source| StoreError::Corrupt { path: path.clone(), source })?;
+        let corrupt = |source| StoreError::Corrupt { path: path.clone(), source };
+        let version: i64 =
+            self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(corrupt)?;
         if version > SCHEMA_VERSION {
-            return Err(StoreError::NewerSchema { path, found: version, supported: SCHEMA_VERSION });
+            return Err(StoreError::NewerSchema {
+                path,
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
         }
-        let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        })?;
+        if version == 0 {
+            let tables: i64 = self
+                .conn
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(corrupt)?;
+            if tables > 0 || !create {
+                return Err(StoreError::NotBureau { path });
+            }
+        }
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
         for (v, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
             tracing::debug!(from = v, to = v + 1, "migrating store schema");
             let step = tx
@@ -126,11 +141,8 @@ impl Store {
         let sql = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(sql)?;
         let value = work(&tx)?;
-        tx.execute(
-            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'",
-            [],
-        )
-        .map_err(sql)?;
+        tx.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'", [])
+            .map_err(sql)?;
         tx.commit().map_err(sql)?;
         Ok(value)
     }

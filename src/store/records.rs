@@ -135,8 +135,9 @@ pub(crate) fn blob_to_vec(b: &[u8]) -> Vec<f32> {
 }
 
 fn parse_enum<T: for<'de> Deserialize<'de>>(word: String) -> rusqlite::Result<T> {
-    serde_json::from_value(serde_json::Value::String(word))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))
+    serde_json::from_value(serde_json::Value::String(word)).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+    })
 }
 
 impl Store {

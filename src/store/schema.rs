@@ -5,10 +5,10 @@
 //! never left between versions.
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migrations, the one at index `i` moving version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = "
 CREATE TABLE meta (
@@ -58,4 +58,23 @@ CREATE TABLE prototypes (
     radius  REAL NOT NULL
 );
 CREATE INDEX prototypes_fit ON prototypes (fit_id);
+";
+
+/// Episodes: a situation and the agents the bureau named for it. A
+/// participant row with negative depth is a near miss. `evidence_id` is set
+/// once the agent's outcome is reported, so an outcome is taken once.
+const V2: &str = "
+CREATE TABLE episodes (
+    id           INTEGER PRIMARY KEY,
+    situation_id INTEGER NOT NULL REFERENCES situations (id),
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+
+CREATE TABLE episode_participants (
+    episode_id  INTEGER NOT NULL REFERENCES episodes (id),
+    agent_id    INTEGER NOT NULL REFERENCES agents (id),
+    depth       REAL NOT NULL,
+    evidence_id INTEGER REFERENCES evidence (id),
+    PRIMARY KEY (episode_id, agent_id)
+);
 ";

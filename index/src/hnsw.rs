@@ -1,0 +1,309 @@
+//! The hnsw membership engine: approximate candidates from hnsw_rs graphs
+//! over prototype centres, then the exact angle test on every candidate.
+//!
+//! Radii differ per prototype, so a plain k-nearest search misses members.
+//! Two layouts turn "every cap holding x" into threshold searches:
+//!
+//! - [`Layout::Lifted`]: each centre `c` with chordal radius
+//!   `rho = 2 sin(r / 2)` becomes `c' = [2c, rho^2 - 1]`, the situation
+//!   becomes `q' = [q, 1]`, and `q` lies inside exactly when `q'.c' >= 1`.
+//!   One more coordinate, `sqrt(m^2 - |c'|^2)` for the largest lifted norm
+//!   `m` (0 for the situation), gives every lifted centre the same norm, so
+//!   the inner-product threshold becomes a cosine threshold and one ordinary
+//!   angular graph serves every radius.
+//! - [`Layout::Bands`]: prototypes sorted by radius and cut into bands of
+//!   equal size, one graph each, searched out to the band's largest radius.
+//!
+//! Either way the search widens `k` until the k-th neighbour lies beyond the
+//! threshold, then every candidate is checked with `angle(x, c) <= r`, so the
+//! engine never reports a false member; it can only miss one the graph did
+//! not reach, which the recall benchmark measures.
+//!
+//! Four radius bands are the default. On the clustered, heavy-tailed
+//! benchmark at 10^5 prototypes (`bureau bench membership --prototypes
+//! 100000 --queries 200 --seed 7`, benches/README.md) the lifted graph
+//! answered 3045 situations/s but found only 0.94 of the members: lifting
+//! mixes each centre's radius into its coordinates, so graph neighbours
+//! stop being neighbours of the situation, and the widening search stops
+//! early. Four bands found 0.999 at 346/s, still 12x the exact engine on a
+//! single situation. The lifted graph reaches 0.997 with 32 connections and
+//! build width 200, but builds four times slower (113 s at 10^5).
+
+use crate::geometry::{angle_from_cos, dot};
+use hnsw_rs::prelude::{DistDot, Hnsw};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::f32::consts::PI;
+
+/// Slack added to every graph threshold so that f32 rounding in the lifted
+/// or normalised vectors cannot push a true member out of the candidates;
+/// the exact test afterwards removes anything extra.
+const THRESHOLD_SLACK: f32 = 1e-4;
+
+/// Most layers of an hnsw_rs graph (its own limit).
+const MAX_LAYERS: usize = 16;
+
+/// How prototypes are laid out in graphs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Layout {
+    /// One graph over norm-completed lifted centres.
+    Lifted,
+    /// One graph per radius band, `count` bands of equal size.
+    Bands {
+        /// Number of bands (at least 1).
+        count: usize,
+    },
+}
+
+/// Parameters of the hnsw engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HnswParams {
+    /// How prototypes are laid out in graphs.
+    pub layout: Layout,
+    /// Neighbours kept per node and layer (hnsw_rs `max_nb_connection`).
+    pub max_connections: usize,
+    /// Candidate list width while building.
+    pub ef_construction: usize,
+    /// Candidate list width while searching (raised to k when k is larger).
+    pub ef_search: usize,
+    /// First k of the widening search.
+    pub k_start: usize,
+}
+
+impl Default for HnswParams {
+    fn default() -> Self {
+        HnswParams {
+            layout: Layout::Bands { count: 4 },
+            max_connections: 16,
+            ef_construction: 100,
+            ef_search: 64,
+            k_start: 32,
+        }
+    }
+}
+
+/// One hnsw_rs graph over some prototypes.
+pub(crate) struct Graph {
+    /// The graph; point `j` is prototype `members[j]`.
+    pub(crate) hnsw: Hnsw<'static, f32, DistDot>,
+    /// Prototype number of each point, in insertion order.
+    pub(crate) members: Vec<u32>,
+    /// Largest radius among the members.
+    pub(crate) max_radius: f32,
+}
+
+/// Every graph of one index, with what the searches need to set thresholds.
+pub(crate) struct Graphs {
+    pub(crate) params: HnswParams,
+    pub(crate) graphs: Vec<Graph>,
+    /// Norm `m` shared by every lifted centre before scaling to unit length
+    /// (lifted layout only; 0 otherwise).
+    pub(crate) lift_norm: f32,
+}
+
+impl std::fmt::Debug for Graphs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sizes: Vec<usize> = self.graphs.iter().map(|g| g.members.len()).collect();
+        f.debug_struct("Graphs").field("params", &self.params).field("sizes", &sizes).finish()
+    }
+}
+
+/// Chordal radius of an angular radius: the straight-line distance from the
+/// centre to the cap's rim.
+pub(crate) fn chordal(radius: f32) -> f32 {
+    2.0 * (radius.min(PI) / 2.0).sin()
+}
+
+/// A copy of `v` scaled to unit length; `v` is a checked unit vector within
+/// the crate's tolerance, so the norm is far from 0.
+fn unit(v: &[f32]) -> Vec<f32> {
+    let norm = dot(v, v).sqrt();
+    v.iter().map(|a| a / norm).collect()
+}
+
+/// The norm shared by all lifted centres: the largest `|[2c, rho^2 - 1]|`.
+pub(crate) fn lift_norm(radii: &[f32]) -> f32 {
+    let widest = radii.iter().map(|&r| (chordal(r).powi(2) - 1.0).powi(2)).fold(0.0, f32::max);
+    (4.0 + widest).sqrt()
+}
+
+/// The lifted, norm-completed centre, scaled to unit length.
+fn lift_centre(centre: &[f32], radius: f32, m: f32) -> Vec<f32> {
+    let tail = chordal(radius).powi(2) - 1.0;
+    let pad = (m * m - 4.0 - tail * tail).max(0.0).sqrt();
+    let mut v: Vec<f32> = unit(centre).iter().map(|a| 2.0 * a / m).collect();
+    v.extend([tail / m, pad / m]);
+    v
+}
+
+/// The lifted situation `[q, 1, 0]`, scaled to unit length.
+fn lift_situation(q: &[f32]) -> Vec<f32> {
+    let s = std::f32::consts::FRAC_1_SQRT_2;
+    let mut v: Vec<f32> = unit(q).iter().map(|a| a * s).collect();
+    v.extend([s, 0.0]);
+    v
+}
+
+/// Prototype numbers of each radius band: sorted by radius (ties by number)
+/// and cut into `count` runs of near-equal size.
+pub(crate) fn band_members(radii: &[f32], count: usize) -> Vec<Vec<u32>> {
+    let mut order: Vec<u32> = (0..radii.len() as u32).collect();
+    order.sort_by(|&a, &b| radii[a as usize].total_cmp(&radii[b as usize]).then(a.cmp(&b)));
+    let count = count.clamp(1, radii.len().max(1));
+    let size = radii.len().div_ceil(count).max(1);
+    order.chunks(size).map(<[u32]>::to_vec).collect()
+}
+
+/// Prototype numbers of each graph of `params.layout`.
+pub(crate) fn group_members(params: &HnswParams, radii: &[f32]) -> Vec<Vec<u32>> {
+    match params.layout {
+        Layout::Lifted => vec![(0..radii.len() as u32).collect()],
+        Layout::Bands { count } => band_members(radii, count),
+    }
+}
+
+impl Graphs {
+    /// Builds the graphs of `params.layout` over `centres` (row-major, `dim`
+    /// wide, unit rows) with the given radii. Inserts in parallel.
+    pub(crate) fn build(params: &HnswParams, centres: &[f32], dim: usize, radii: &[f32]) -> Self {
+        let row = |i: u32| &centres[i as usize * dim..(i as usize + 1) * dim];
+        let lift = match params.layout {
+            Layout::Lifted => lift_norm(radii),
+            Layout::Bands { .. } => 0.0,
+        };
+        let graphs = group_members(params, radii)
+            .into_iter()
+            .map(|members: Vec<u32>| {
+                let vectors: Vec<Vec<f32>> = members
+                    .par_iter()
+                    .map(|&i| match params.layout {
+                        Layout::Lifted => lift_centre(row(i), radii[i as usize], lift),
+                        Layout::Bands { .. } => unit(row(i)),
+                    })
+                    .collect();
+                let mut hnsw = new_hnsw(params, members.len());
+                let items: Vec<(&[f32], usize)> =
+                    vectors.iter().enumerate().map(|(j, v)| (v.as_slice(), j)).collect();
+                hnsw.parallel_insert_slice(&items);
+                hnsw.set_searching_mode(true);
+                let max_radius = members.iter().map(|&i| radii[i as usize]).fold(0.0, f32::max);
+                Graph { hnsw, members, max_radius }
+            })
+            .collect();
+        Graphs { params: params.clone(), graphs, lift_norm: lift }
+    }
+
+    /// Cosine-distance thresholds, one per graph, that admit every
+    /// prototype within `widen * r` of a situation (`widen >= 1`; above 1 the
+    /// search also finds near misses). Computed once per batch.
+    pub(crate) fn limits(&self, radii: &[f32], widen: f32) -> Vec<f32> {
+        let limit = |g: &Graph| match self.params.layout {
+            Layout::Lifted => self.lifted_limit(radii, widen),
+            Layout::Bands { .. } => 1.0 - (g.max_radius * widen).min(PI).cos(),
+        };
+        self.graphs.iter().map(|g| limit(g) + THRESHOLD_SLACK).collect()
+    }
+
+    /// The cosine-distance threshold of the lifted graph. For `widen = 1`
+    /// it is the exact membership test; a wider search must admit every
+    /// prototype within `widen * r`, whose lifted score can fall short of 1
+    /// by at most `gap = max (rho_wide^2 - rho^2)`.
+    fn lifted_limit(&self, radii: &[f32], widen: f32) -> f32 {
+        let gap = if widen > 1.0 {
+            let grow = |r: f32| chordal(r * widen).powi(2) - chordal(r).powi(2);
+            radii.iter().map(|&r| grow(r)).fold(0.0, f32::max)
+        } else {
+            0.0
+        };
+        1.0 - (1.0 - gap) * std::f32::consts::FRAC_1_SQRT_2 / self.lift_norm
+    }
+
+    /// Every prototype within `widen * r` of `q` that the graphs reach, with
+    /// its exact cosine, verified by the angle test; `limits` come from
+    /// [`Graphs::limits`] with the same `widen`.
+    pub(crate) fn candidates(
+        &self,
+        q: &[f32],
+        centres: &[f32],
+        radii: &[f32],
+        limits: &[f32],
+        widen: f32,
+    ) -> Vec<(u32, f32)> {
+        let dim = q.len();
+        let query = match self.params.layout {
+            Layout::Lifted => lift_situation(q),
+            Layout::Bands { .. } => unit(q),
+        };
+        let mut found = Vec::new();
+        for (graph, &limit) in self.graphs.iter().zip(limits) {
+            for i in self.search(graph, &query, limit) {
+                let c = &centres[i as usize * dim..(i as usize + 1) * dim];
+                let cos = dot(q, c);
+                if angle_from_cos(cos) <= (radii[i as usize] * widen).min(PI) {
+                    found.push((i, cos));
+                }
+            }
+        }
+        found
+    }
+
+    /// Prototypes whose points lie within cosine distance `limit` of
+    /// `query`, widening k until the k-th neighbour lies beyond it.
+    fn search(&self, graph: &Graph, query: &[f32], limit: f32) -> Vec<u32> {
+        let n = graph.members.len();
+        let mut k = self.params.k_start.clamp(1, n.max(1));
+        loop {
+            let found = graph.hnsw.search(query, k, self.params.ef_search.max(k));
+            let inside: Vec<u32> = found
+                .iter()
+                .filter(|nb| nb.distance <= limit)
+                .map(|nb| graph.members[nb.d_id])
+                .collect();
+            if inside.len() < k || k >= n {
+                return inside;
+            }
+            k = (k * 2).min(n);
+        }
+    }
+}
+
+/// An empty hnsw_rs graph sized for `n` points.
+fn new_hnsw(params: &HnswParams, n: usize) -> Hnsw<'static, f32, DistDot> {
+    // hnsw_rs dumps only graphs made with its full 16 layers; the layer a
+    // point lands on is drawn from max_connections, so small graphs still
+    // use few of them.
+    Hnsw::new(
+        params.max_connections.min(255),
+        n.max(1),
+        MAX_LAYERS,
+        params.ef_construction,
+        DistDot,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifted_score_is_the_cap_test() {
+        let c = [1.0, 0.0, 0.0];
+        let (r, m) = (0.6, lift_norm(&[0.6, 1.5]));
+        let lc = lift_centre(&c, r, m);
+        assert!((dot(&lc, &lc) - 1.0).abs() < 1e-5);
+        let limit = 1.0 - std::f32::consts::FRAC_1_SQRT_2 / m;
+        for theta in [0.0f32, 0.3, 0.59, 0.61, 1.0, 2.5] {
+            let q = [theta.cos(), theta.sin(), 0.0];
+            let distance = 1.0 - dot(&lift_situation(&q), &lc);
+            assert_eq!(distance <= limit, theta <= r, "theta {theta}");
+        }
+    }
+
+    #[test]
+    fn bands_cover_every_prototype_once_in_radius_order() {
+        let radii = [0.5, 0.1, 0.9, 0.3, 0.2];
+        let bands = band_members(&radii, 2);
+        assert_eq!(bands, vec![vec![1, 4, 3], vec![0, 2]]);
+        assert_eq!(band_members(&radii, 9).len(), 5);
+    }
+}
