@@ -13,6 +13,7 @@ pub mod prototypes;
 pub mod risk;
 pub mod risk_fit;
 pub mod select;
+pub mod select_risk;
 
 pub use risk_fit::{fit_risk_scope, RiskLevel};
 

@@ -256,7 +256,7 @@ fn split(points: &[Point]) -> (Vec<Point>, Vec<Point>) {
 
 /// For each grid scale, `(inside, failures inside)` among score-sorted
 /// points.
-fn counts_on_grid(sorted: &[(f64, bool)], grid: &[f64]) -> Vec<(u64, u64)> {
+pub(crate) fn counts_on_grid(sorted: &[(f64, bool)], grid: &[f64]) -> Vec<(u64, u64)> {
     let mut out = Vec::with_capacity(grid.len());
     let (mut next, mut inside, mut failures) = (0, 0u64, 0u64);
     for &lambda in grid {
@@ -270,10 +270,32 @@ fn counts_on_grid(sorted: &[(f64, bool)], grid: &[f64]) -> Vec<(u64, u64)> {
     out
 }
 
+/// Confidence of the pessimistic failure rate used to predict a larger
+/// sample's counts from a smaller one's ([`predicted_counts`]).
+///
+/// The plain rate is too hopeful where few points lie: an ordering split
+/// with no failure among its first ten points predicts a clean start that
+/// the testing split then rejects at its first step. The upper end of a
+/// one-sided 75% interval keeps small counts from looking clean. On the
+/// whole-fit simulation of `tests/guarantees.rs`, while the tuning rules of
+/// `select_risk` were still plain rates at a 0.9 margin, it raised the
+/// non-empty scopes from 123 to 136 of 200 draws; 0.5 and 0.9 did alike.
+pub const PREDICTION_CONFIDENCE: f64 = 0.75;
+
+/// `(inside, failures)` counted on few points, scaled by `factor` to the
+/// counts a sample `factor` times larger would likely show, with the
+/// failures taken at the pessimistic rate of [`PREDICTION_CONFIDENCE`].
+pub(crate) fn predicted_counts((inside, failures): (u64, u64), factor: f64) -> (u64, u64) {
+    let n = (inside as f64 * factor).round() as u64;
+    let rate = clopper_pearson_upper(failures, inside, PREDICTION_CONFIDENCE);
+    (n, (rate * n as f64).round() as u64)
+}
+
 /// Picks the first grid index to test, from the ordering split alone.
 ///
-/// Each scale's ordering counts are scaled to the testing split's size and
-/// turned into the bound the testing split would then reach; the start is
+/// Each scale's ordering counts are scaled to the testing split's size
+/// (pessimistically, see [`predicted_counts`]) and turned into the bound
+/// the testing split would then reach; the start is
 /// the scale where that predicted bound is lowest (the first such on ties),
 /// the scale most likely to pass its test. The scan then climbs from there
 /// to the end of the certifiable range, so the start need not be its
@@ -291,9 +313,8 @@ fn choose_start(
         return 0;
     }
     let factor = n_test as f64 / n_order as f64;
-    let predicted = |&(inside, failures): &(u64, u64)| {
-        let n = (inside as f64 * factor).round() as u64;
-        let k = (failures as f64 * factor).round() as u64;
+    let predicted = |&counts: &(u64, u64)| {
+        let (n, k) = predicted_counts(counts, factor);
         clopper_pearson_upper(k, n, 1.0 - config.delta)
     };
     let mut best = (0, f64::INFINITY);

@@ -1,16 +1,19 @@
 //! Risk mode end to end: prototypes from `ok` evidence, one scale certified
 //! on held-out evidence of both kinds (DESIGN.md, "Fitting", step 4).
 //!
-//! The prototypes and the choice of k see none of the calibration
-//! situations, neither their outcomes nor their positions: outside
-//! situations identical to a calibration situation are dropped before k is
-//! chosen. Calibration points keep the store's order (evidence id), or a
+//! Prototypes are chosen from the training evidence of both kinds when it
+//! has failures ([`super::select_risk`]: the candidate whose certified
+//! scope holds most of a tuning quarter's `ok` situations), else by coverage
+//! mode's rule. Neither sees the calibration situations, their outcomes or
+//! their positions: outside situations identical to a calibration situation
+//! are dropped before coverage mode's rule runs. Calibration points keep the store's order (evidence id), or a
 //! seeded shuffle when they are held out of the training evidence, so their
 //! order is independent of their scores and outcomes as
 //! [`super::risk::fit_risk`] requires.
 
 use super::prototypes::{choose_k, score};
 use super::risk::{fit_risk, RiskConfig, RiskError};
+use super::select_risk::select_risk;
 use super::{scale, select, FitOptions, FittedScope};
 use crate::store::{EvidenceRow, FitRecord, Outcome, Source};
 use rand::seq::SliceRandom;
@@ -33,6 +36,9 @@ pub struct RiskLevel {
 struct Parts {
     /// `ok` situations that place the prototypes.
     fit: Vec<Vec<f32>>,
+    /// `fail` situations outside the calibration split: they choose the
+    /// prototypes with `fit` (see [`select_risk`]).
+    fit_fail: Vec<Vec<f32>>,
     /// `(situation, failed)` in an order independent of their values.
     calibration: Vec<(Vec<f32>, bool)>,
 }
@@ -65,7 +71,11 @@ pub fn fit_risk_scope(
     let outside = without_calibration(outside, &parts.calibration);
     let k_max = choose_k(parts.fit.len(), options.per_prototype, options.max_k);
     let (q, seed) = (options.spread_quantile, options.seed);
-    let chosen = select::select(&parts.fit, &outside, k_max, options.alpha, q, seed);
+    // Where training failures exist they choose the prototypes; otherwise,
+    // or when no candidate certifies anything on them, coverage mode's rule.
+    let chosen =
+        select_risk(&parts.fit, &parts.fit_fail, k_max, parts.calibration.len(), &config, seed)
+            .unwrap_or_else(|| select::select(&parts.fit, &outside, k_max, options.alpha, q, seed));
     record.k = chosen.seeds.len();
     record.k_candidates = chosen.candidates;
     let points: Vec<(f64, bool)> =
@@ -117,6 +127,7 @@ fn divide(evidence: &[EvidenceRow], options: &FitOptions) -> Parts {
     };
     Parts {
         fit: rest.iter().filter(|e| !failed(e)).map(|e| e.embedding.clone()).collect(),
+        fit_fail: rest.iter().filter(|e| failed(e)).map(|e| e.embedding.clone()).collect(),
         calibration: held.iter().map(|e| (e.embedding.clone(), failed(e))).collect(),
     }
 }

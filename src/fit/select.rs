@@ -24,8 +24,20 @@ pub struct Candidate {
     pub k: usize,
     /// Quantile of member angles used as each prototype's spread.
     pub spread_quantile: f64,
-    /// Share of outside situations the candidate's scope would hold.
+    /// Share of outside situations the candidate's scope would hold (risk
+    /// mode: of the tuning split's failures, inside its certified scope).
     pub outside_claimed: f64,
+    /// Risk mode: prototypes whose training failure rate exceeded this were
+    /// dropped (1 keeps every prototype).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fail_rate: Option<f64>,
+    /// Risk mode: prototypes kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<usize>,
+    /// Risk mode: share of the tuning split's `ok` situations inside the
+    /// scale a risk-mode fit certified on that split (0 when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok_certified: Option<f64>,
 }
 
 /// The chosen prototypes and every candidate's score.
@@ -87,7 +99,14 @@ pub fn select(
             let claimed = outside.iter().filter(|x| score(x, &seeds) <= lambda).count();
             let share = claimed as f64 / outside.len() as f64;
             tracing::debug!(k, spread_quantile, lambda, share, "candidate");
-            candidates.push(Candidate { k, spread_quantile, outside_claimed: share });
+            candidates.push(Candidate {
+                k,
+                spread_quantile,
+                outside_claimed: share,
+                max_fail_rate: None,
+                kept: None,
+                ok_certified: None,
+            });
             if best.as_ref().is_none_or(|(b, _)| share < *b) {
                 best = Some((share, seeds));
             }

@@ -392,4 +392,5 @@ fn who_agents(e: &Episode) -> Vec<&str> {
 mod bad_input;
 mod demo;
 mod end_to_end;
+mod overlaps;
 mod stores;
