@@ -63,7 +63,7 @@ fn engines_agree_on_the_demo_bureau(demo_db: &Path, corpus: &Path) {
     let before = fits();
     let who = |engine: &str| {
         let args = ["--db", s(demo_db), "who", "--input", s(corpus), "--json", "-v"];
-        let out = run(&[&args[..], &["--engine", engine]].concat());
+        let out = run(&[&args[..], &["--engine", &engine.to_lowercase()]].concat());
         assert!(out.stderr.contains("fresh=0"), "every test row is cached: {}", out.stderr);
         assert!(out.stderr.contains(&format!("engine={engine}")), "{}", out.stderr);
         out.json::<Vec<WhoOut>>()
