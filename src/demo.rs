@@ -101,7 +101,7 @@ pub fn run(
     store_texts(&mut store, encoder, &texts, progress)?;
     let vectors = crate::embed::embed_cached(&store, encoder, &texts, progress)?;
     lap("embed_test", &mut seconds);
-    let bureau = Bureau::load(&store)?;
+    let bureau = Bureau::load_agents(&store)?;
     let episodes = bureau.who(&vectors, &Policy::default())?;
     lap("participants", &mut seconds);
     Ok(report(&bureau, &test, &episodes, options.alpha, encoder.model_id(), seconds))

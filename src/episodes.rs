@@ -68,7 +68,7 @@ pub fn record_episodes(
 ) -> Result<Vec<RecordedEpisode>, Error> {
     let situation_ids = store_texts(store, encoder, texts, progress)?;
     let vectors = crate::embed::embed_cached(store, encoder, texts, progress)?;
-    let bureau = Bureau::load(store)?;
+    let bureau = Bureau::load_agents(store)?;
     let episodes = bureau.who(&vectors, &Policy::default())?;
     let agent_ids: HashMap<&str, i64> =
         bureau.scopes.iter().map(|s| (s.agent.name.as_str(), s.agent.id)).collect();

@@ -20,7 +20,7 @@
 //! let store = Store::open("bureau.db".as_ref(), false)?;
 //! let mut encoder = Encoder::try_new(&EncoderConfig::from_env())?;
 //! let x = bureau::embed::embed_cached(&store, &mut encoder, &["book a flight"], &|_, _, _| {})?;
-//! let episodes = Bureau::load(&store)?.who(&x, &Default::default())?;
+//! let episodes = Bureau::load_agents(&store)?.who(&x, &Default::default())?;
 //! println!("{} agents join", episodes[0].participants.len());
 //! # Ok(()) }
 //! ```

@@ -121,9 +121,19 @@ pub struct Episode {
 }
 
 impl Bureau {
-    /// Loads every agent's active scope from the store.
+    /// Loads every agent's active scope from the store, gap drafts included
+    /// (overlaps and bridges need them).
     pub fn load(store: &Store) -> Result<Self, Error> {
         Self::from_scopes(store.scopes()?)
+    }
+
+    /// Loads the scopes of the agents that may join episodes: every agent
+    /// but the gap drafts, whose scope is a region proposed for a new agent,
+    /// not a claim that anyone is competent there.
+    pub fn load_agents(store: &Store) -> Result<Self, Error> {
+        let mut scopes = store.scopes()?;
+        scopes.retain(|s| !crate::gaps::is_draft(s));
+        Self::from_scopes(scopes)
     }
 
     /// The bureau as if the agents named in `left_out` did not exist (to ask

@@ -344,6 +344,11 @@ fn saved_drafts_hold_their_region_and_do_not_count_as_cover() {
     assert_eq!((fit.method.as_str(), draft.prototypes.len()), ("draft", 1));
     assert_eq!(draft.prototypes[0].radius, before.regions[0].radius);
     assert_eq!(before.regions[0].draft.as_deref(), Some("draft-gap-1"));
+    // A draft joins no episode, even at its region's centre exemplar.
+    let exemplar = &before.regions[0].exemplars[0].text;
+    let out = c.run(&["who", exemplar, "--json"]);
+    assert!(!out.stdout.contains("draft-gap"), "a draft joined an episode: {}", out.stdout);
+    assert!(out.code == 0 || out.code == 1, "exit {}: {}", out.code, out.stderr);
     // A rerun finds the same gaps: drafts are proposals, not cover.
     let after = gaps(&c, &[]);
     assert_eq!(

@@ -9,7 +9,7 @@
 //! from another revision, another set of prototypes, a half-written dump or
 //! a flipped bit is reported as a [`DumpError`] and the caller rebuilds.
 
-use crate::hnsw::{group_members, Graph, Graphs, HnswParams};
+use crate::hnsw::{group_members, scanned_members, Graph, Graphs, HnswParams};
 use crate::ScopeIndex;
 use hnsw_rs::prelude::{AnnT, DistDot, Hnsw, HnswIo};
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Version of the dump layout; a dump of another version is refused.
-pub const GRAPH_FORMAT: u32 = 1;
+pub const GRAPH_FORMAT: u32 = 2;
 
 const STAMP: &str = "stamp.json";
 
@@ -243,7 +243,8 @@ impl ScopeIndex {
                 members.iter().map(|&i| self.radius_of(i as usize)).fold(0.0, f32::max);
             graphs.push(Graph { hnsw, members, max_radius });
         }
-        let loaded = Graphs { params: stamp.params, graphs, lift_norm: stamp.lift_norm };
+        let scanned = scanned_members(&stamp.params, self.radii());
+        let loaded = Graphs { params: stamp.params, graphs, scanned, lift_norm: stamp.lift_norm };
         self.graphs = Some(Arc::new(loaded));
         Ok(())
     }

@@ -66,6 +66,21 @@ impl ScopeIndex {
         self.graphs = Some(Arc::new(graphs));
     }
 
+    /// Sets the search-time parameters of the graphs held (no rebuild):
+    /// the candidate list width and the first k of the widening search.
+    /// Returns false when no graphs are held or they are shared with a
+    /// clone of this index, which keeps its own parameters.
+    pub fn set_search(&mut self, ef_search: usize, k_start: usize) -> bool {
+        match self.graphs.as_mut().and_then(Arc::get_mut) {
+            Some(graphs) => {
+                graphs.params.ef_search = ef_search;
+                graphs.params.k_start = k_start;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Whether the hnsw engine's graphs are built or loaded.
     pub fn has_graphs(&self) -> bool {
         self.graphs.is_some()

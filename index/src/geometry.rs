@@ -13,7 +13,18 @@ pub const UNIT_TOLERANCE: f32 = 1e-3;
 /// Dot product of two vectors of the same length.
 pub fn dot(x: &[f32], y: &[f32]) -> f32 {
     debug_assert_eq!(x.len(), y.len());
-    x.iter().zip(y).map(|(a, b)| a * b).sum()
+    // Eight running sums: a single sum is one long chain of dependent adds
+    // that the compiler may not reorder, so it is neither pipelined nor
+    // vectorised; eight independent lanes can be both.
+    let mut lanes = [0.0f32; 8];
+    let (xs, ys) = (x.chunks_exact(8), y.chunks_exact(8));
+    let tail: f32 = xs.remainder().iter().zip(ys.remainder()).map(|(a, b)| a * b).sum();
+    for (a, b) in xs.zip(ys) {
+        for k in 0..8 {
+            lanes[k] += a[k] * b[k];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// Angle from a cosine, clamped so rounding cannot leave acos's domain.

@@ -36,9 +36,16 @@ pub struct MembershipArgs {
     /// Number of radius bands.
     #[arg(long, default_value_t = 4)]
     pub bands: usize,
-    /// hnsw search width.
-    #[arg(long, default_value_t = HnswParams::default().ef_search)]
-    pub ef_search: usize,
+    /// hnsw search widths, comma-separated: each is measured on the same
+    /// graphs.
+    #[arg(long, value_delimiter = ',', default_values_t = [HnswParams::default().ef_search])]
+    pub ef_search: Vec<usize>,
+    /// First k of the widening search.
+    #[arg(long, default_value_t = HnswParams::default().k_start)]
+    pub k_start: usize,
+    /// Prototypes wider than this (radians) are scanned, not put in graphs.
+    #[arg(long, default_value_t = HnswParams::default().scan_above)]
+    pub scan_above: f32,
     /// hnsw build width.
     #[arg(long, default_value_t = HnswParams::default().ef_construction)]
     pub ef_construction: usize,
@@ -54,12 +61,20 @@ struct ExactReport {
     batch_qps: f64,
 }
 
-/// Recall and speed of one hnsw layout.
+/// Build cost of one hnsw layout, and recall and speed per search width.
 #[derive(Debug, Serialize)]
 struct LayoutReport {
     layout: Layout,
     build_seconds: f64,
     bytes_per_prototype: f64,
+    searches: Vec<SearchReport>,
+}
+
+/// Recall and speed of one search width on one layout's graphs.
+#[derive(Debug, Serialize)]
+struct SearchReport {
+    ef_search: usize,
+    k_start: usize,
     single_qps: f64,
     batch_qps: f64,
     speedup_single: f64,
@@ -114,8 +129,8 @@ fn recall(truth: &[Vec<Hit>], got: &[Vec<Hit>]) -> (f64, f64) {
 fn measure_layout(
     index: &mut ScopeIndex,
     params: &HnswParams,
-    flat: &[f32],
-    truth: &[Vec<Hit>],
+    args: &MembershipArgs,
+    (flat, truth): (&[f32], &[Vec<Hit>]),
     exact_qps: f64,
 ) -> Result<LayoutReport> {
     let before = resident_bytes();
@@ -123,21 +138,25 @@ fn measure_layout(
     index.build_graphs(params);
     let build_seconds = start.elapsed().as_secs_f64();
     let bytes = resident_bytes().saturating_sub(before) as f64 / index.len().max(1) as f64;
-    let start = Instant::now();
-    let got = index.membership_by(flat, EngineChoice::Hnsw)?;
-    let batch_qps = truth.len() as f64 / start.elapsed().as_secs_f64();
-    let single = single_qps(index, flat, EngineChoice::Hnsw)?;
-    let (recall, complete_share) = recall(truth, &got.rows);
-    Ok(LayoutReport {
-        layout: params.layout,
-        build_seconds,
-        bytes_per_prototype: bytes,
-        single_qps: single,
-        batch_qps,
-        speedup_single: single / exact_qps,
-        recall,
-        complete_share,
-    })
+    let mut searches = Vec::new();
+    for &ef_search in &args.ef_search {
+        anyhow::ensure!(index.set_search(ef_search, args.k_start), "graphs are held");
+        let start = Instant::now();
+        let got = index.membership_by(flat, EngineChoice::Hnsw)?;
+        let batch_qps = truth.len() as f64 / start.elapsed().as_secs_f64();
+        let single = single_qps(index, flat, EngineChoice::Hnsw)?;
+        let (recall, complete_share) = recall(truth, &got.rows);
+        searches.push(SearchReport {
+            ef_search,
+            k_start: args.k_start,
+            single_qps: single,
+            batch_qps,
+            speedup_single: single / exact_qps,
+            recall,
+            complete_share,
+        });
+    }
+    Ok(LayoutReport { layout: params.layout, build_seconds, bytes_per_prototype: bytes, searches })
 }
 
 /// Runs the benchmark and prints its report.
@@ -159,16 +178,18 @@ pub fn membership(json: bool, args: &MembershipArgs) -> Result<bool> {
         LayoutArg::Bands => vec![Layout::Bands { count: args.bands }],
         LayoutArg::Both => vec![Layout::Bands { count: args.bands }, Layout::Lifted],
     };
+    anyhow::ensure!(!args.ef_search.is_empty(), "--ef-search needs at least one width");
     let base = HnswParams {
-        ef_search: args.ef_search,
         ef_construction: args.ef_construction,
         max_connections: args.max_connections,
+        scan_above: args.scan_above,
         ..HnswParams::default()
     };
     let mut reports = Vec::new();
     for layout in layouts {
         let params = HnswParams { layout, ..base.clone() };
-        reports.push(measure_layout(&mut index, &params, &flat, &truth, exact.single_qps)?);
+        let data = (flat.as_slice(), truth.as_slice());
+        reports.push(measure_layout(&mut index, &params, args, data, exact.single_qps)?);
     }
     let report = Report {
         prototypes: args.prototypes,
@@ -199,17 +220,24 @@ fn render(json: bool, r: &Report) -> Result<bool> {
     out!("exact: {:.0} q/s single, {:.0} q/s batch", r.exact.single_qps, r.exact.batch_qps);
     for l in &r.layouts {
         out!(
-            "{:?}: recall {:.4} (complete {:.3}), {:.0} q/s single ({:.1}x exact), \
-             {:.0} q/s batch, build {:.1}s, {:.0} B/prototype",
+            "{:?}: build {:.1}s, {:.0} B/prototype",
             l.layout,
-            l.recall,
-            l.complete_share,
-            l.single_qps,
-            l.speedup_single,
-            l.batch_qps,
             l.build_seconds,
             l.bytes_per_prototype
         );
+        for x in &l.searches {
+            out!(
+                "  ef {} k {}: recall {:.4} (complete {:.3}), {:.0} q/s single ({:.1}x exact), \
+                 {:.0} q/s batch",
+                x.ef_search,
+                x.k_start,
+                x.recall,
+                x.complete_share,
+                x.single_qps,
+                x.speedup_single,
+                x.batch_qps
+            );
+        }
     }
     Ok(true)
 }

@@ -163,7 +163,7 @@ fn who(g: &Global, args: &WhoArgs) -> Result<bool> {
     let depth = args.min_depth;
     anyhow::ensure!((0.0..=1.0).contains(&depth), "--min-depth must lie in [0, 1], got {depth}");
     let store = open(g)?;
-    let mut bureau = Bureau::load(&store)?;
+    let mut bureau = Bureau::load_agents(&store)?;
     if bureau.fitted() == 0 {
         tracing::warn!("no agent has a fitted scope yet; run `bureau fit`");
     }
