@@ -9,15 +9,15 @@ use std::sync::Arc;
 
 /// Fewest prototypes for which the hnsw engine beats the exact one on a
 /// single situation. Measured with `bureau bench membership --layout bands
-/// --queries 200 --prototypes N` (benches/README.md): hnsw ran at 0.8x the
-/// exact engine at N = 1000 and 1.3x at N = 3000.
-pub const CROSSOVER_SINGLE: usize = 2_000;
+/// --queries 200 --prototypes N` (benches/README.md): hnsw answered at
+/// 0.76x the exact engine's rate at N = 250 and 1.24x at N = 500.
+pub const CROSSOVER_SINGLE: usize = 400;
 
 /// Fewest prototypes for which the hnsw engine beats the exact one on a batch:
 /// the exact engine turns a batch into one matrix product. Same benchmark,
-/// batch of 200: exact answered 2888 situations/s against hnsw's 1223 at
-/// N = 30,000, and 888 against 711 at N = 100,000.
-pub const CROSSOVER_BATCH: usize = 150_000;
+/// batch of 200: exact answered 256 situations/s against hnsw's 211 at
+/// N = 300,000, and 100 against 175 at N = 500,000.
+pub const CROSSOVER_BATCH: usize = 400_000;
 
 /// An engine that answered a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

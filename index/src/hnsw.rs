@@ -21,14 +21,18 @@
 //! [`HnswParams::scan_above`] are in no graph: every query scans them.
 //!
 //! Four radius bands are the default. On the clustered, heavy-tailed
-//! benchmark at 10^5 prototypes (`bureau bench membership --prototypes
-//! 100000 --queries 200 --seed 7`, benches/README.md) the lifted graph
-//! answered 3045 situations/s but found only 0.94 of the members: lifting
-//! mixes each centre's radius into its coordinates, so graph neighbours
-//! stop being neighbours of the situation, and the widening search stops
-//! early. Four bands found 0.999 at 346/s, still 12x the exact engine on a
-//! single situation. The lifted graph reaches 0.997 with 32 connections and
-//! build width 200, but builds four times slower (113 s at 10^5).
+//! benchmark (`bureau bench membership --prototypes N --queries 200 --seed
+//! 7 --ef-search 64,128,256`, benches/README.md) both layouts, with caps
+//! wider than 1 rad scanned, reach recall 0.99, but not alike as N grows.
+//! At 10^5 the lifted graph is the faster (recall 0.994 at 75x the exact
+//! engine on single situations, against the bands' 1.000 at 13x); at 10^6
+//! it needs a search width of 256 for 0.993 (46x), while four bands find
+//! 0.997 at the default width of 64 (40x) and 1.000 at 128 (33x), with
+//! 4.5 kB per prototype against the lifted graph's 6.7 kB. Lifting mixes
+//! each centre's radius into its coordinates, so graph neighbours are no
+//! longer quite the situation's neighbours and a fixed width finds fewer
+//! of them as the graph grows; bands keep plain angular graphs and hold
+//! their recall at a fixed width, which is what a default needs.
 
 use crate::geometry::{angle_from_cos, dot};
 use hnsw_rs::prelude::{DistDot, Hnsw};
