@@ -141,6 +141,9 @@ impl ScopeIndex {
 
     /// The prototypes holding one situation, given its cosines to every
     /// centre.
+    // TODO(exact-single): one situation costs an acos per centre here; a
+    // test of the cosine against a stored cos(r) would skip most of them
+    // (benches/README.md, "Known gaps").
     fn hits(&self, cosines: &[f32]) -> Vec<Hit> {
         cosines
             .iter()
