@@ -171,7 +171,9 @@ fn lines(texts: &[String], agent: &str, outcome: &str, source: &str) -> String {
     texts
         .iter()
         .map(|t| {
-            let v = serde_json::json!({ "text": t, "agent": agent, "outcome": outcome, "source": source });
+            let v = serde_json::json!({
+                "text": t, "agent": agent, "outcome": outcome, "source": source
+            });
             format!("{v}\n")
         })
         .collect()

@@ -217,7 +217,8 @@ fn render_bridges(json: bool, corpus: &Corpus, report: &BridgeReport) -> Result<
                 .iter()
                 .map(|b| {
                     let (line, t) = text(b.situation);
-                    json!({ "line": line, "text": t, "depth": b.depth, "novelty": b.novelty, "binds": b.binds })
+                    json!({ "line": line, "text": t, "depth": b.depth,
+                            "novelty": b.novelty, "binds": b.binds })
                 })
                 .collect();
             json!({ "kind": "bridges", "agent": agent, "candidates": candidates,
@@ -325,7 +326,10 @@ fn render_episodes(json: bool, texts: &[&str], recorded: &[RecordedEpisode]) -> 
         let rows: Vec<_> = texts
             .iter()
             .zip(recorded)
-            .map(|(t, e)| json!({ "id": e.id, "situation_id": e.situation_id, "text": t, "episode": e.episode }))
+            .map(|(t, e)| {
+                json!({ "id": e.id, "situation_id": e.situation_id,
+                        "text": t, "episode": e.episode })
+            })
             .collect();
         out!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());

@@ -6,10 +6,10 @@
 //! scope holds most of a tuning quarter's `ok` situations), else by coverage
 //! mode's rule. Neither sees the calibration situations, their outcomes or
 //! their positions: outside situations identical to a calibration situation
-//! are dropped before coverage mode's rule runs. Calibration points keep the store's order (evidence id), or a
-//! seeded shuffle when they are held out of the training evidence, so their
-//! order is independent of their scores and outcomes as
-//! [`super::risk::fit_risk`] requires.
+//! are dropped before coverage mode's rule runs. Calibration points keep
+//! the store's order (evidence id), or a seeded shuffle when they are held
+//! out of the training evidence, so their order is independent of their
+//! scores and outcomes as [`super::risk::fit_risk`] requires.
 
 use super::prototypes::{choose_k, score};
 use super::risk::{fit_risk, RiskConfig, RiskError};
