@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release --quiet
-exec target/release/bureau demo "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/bureau" demo "$@"

@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-target/mmlu_pro}
 SEED=${SEED:-7}
-BUREAU=${BUREAU:-target/release/bureau}
+BUREAU=${BUREAU:-${CARGO_TARGET_DIR:-target}/release/bureau}
 EPSILONS=(0.1 0.2 0.3)
 DELTA=0.05
 mkdir -p "$WORK"

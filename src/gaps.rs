@@ -32,6 +32,7 @@ use bureau_index::geometry::{angle, normalize};
 use linfa::traits::Transformer;
 use linfa_clustering::Dbscan;
 use ndarray::Array2;
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -323,6 +324,9 @@ pub fn save_drafts(
         let mut names = Vec::new();
         for r in regions {
             let name = draft_name(r.id);
+            if holds_other_than_draft(tx, &name).map_err(sql)? {
+                return Err(StoreError::NameTaken { name });
+            }
             let mission = format!(
                 "draft for gap region {} ({} situations), e.g. {}",
                 r.id,
@@ -337,6 +341,20 @@ pub fn save_drafts(
         }
         Ok(names)
     })?)
+}
+
+/// Whether an agent of this name exists whose active scope is not a draft
+/// (a real agent, fitted or not): saving a draft must never replace it.
+fn holds_other_than_draft(tx: &rusqlite::Transaction, name: &str) -> rusqlite::Result<bool> {
+    let method: Option<Option<String>> = tx
+        .query_row(
+            "SELECT json_extract(f.record, '$.method') FROM agents a
+             LEFT JOIN fits f ON f.agent_id = a.id AND f.active = 1 WHERE a.name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(method.is_some_and(|m| m.as_deref() != Some(DRAFT)))
 }
 
 fn draft_record(r: &Region, model_id: &str) -> FitRecord {

@@ -73,9 +73,9 @@ pub fn import_agents(store: &mut Store, path: &Path) -> Result<ImportSummary, Er
     let rows: Vec<Row<AgentLine>> = read_jsonl(path)?;
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for row in &rows {
-        let name = row.value.name.trim();
-        if name.is_empty() {
-            return Err(invalid(path, row.line, "agent name is empty".to_owned()));
+        let name = row.value.name.as_str();
+        if let Some(problem) = name_problem(name) {
+            return Err(invalid(path, row.line, format!("agent name {name:?} {problem}")));
         }
         if let Some(first) = seen.insert(name, row.line) {
             let reason = format!("agent {name:?} is already named on line {first}");
@@ -85,12 +85,27 @@ pub fn import_agents(store: &mut Store, path: &Path) -> Result<ImportSummary, Er
     let store_path = store.path().to_owned();
     store.write(|tx| {
         for row in &rows {
-            upsert_agent(tx, row.value.name.trim(), &row.value.mission)
+            upsert_agent(tx, &row.value.name, &row.value.mission)
                 .map_err(|source| sqlite(&store_path, source))?;
         }
         Ok(())
     })?;
     Ok(ImportSummary { lines: rows.len(), agents: rows.len(), ..Default::default() })
+}
+
+/// What is wrong with an agent name, if anything. Names are matched
+/// exactly everywhere, so whitespace at the ends (invisible in tables) and
+/// control characters (which break them) are refused rather than fixed.
+fn name_problem(name: &str) -> Option<&'static str> {
+    if name.trim().is_empty() {
+        Some("is empty")
+    } else if name.trim() != name {
+        Some("has whitespace at an end")
+    } else if name.chars().any(char::is_control) {
+        Some("contains a control character")
+    } else {
+        None
+    }
 }
 
 /// Imports situations (a corpus), embedding those not yet stored.

@@ -15,9 +15,14 @@ fn main() -> ExitCode {
         Ok(found) if found => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),
         Err(error) => {
-            eprintln!("error: {error}");
-            for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+            let mut said = error.to_string();
+            eprintln!("error: {said}");
+            // Some messages already quote their cause; say each thing once.
+            for cause in error.chain().skip(1).map(|c| c.to_string()) {
+                if !said.contains(&cause) {
+                    eprintln!("  caused by: {cause}");
+                    said.push_str(&cause);
+                }
             }
             ExitCode::from(2)
         }

@@ -2,7 +2,9 @@
 //! membership index to answer who joins each episode.
 
 use crate::fit::{fit_scope, FitOptions};
-use crate::store::{replace_fit, EvidenceRow, FitRecord, Outcome, ScopeRow, Store, StoreError};
+use crate::store::{
+    replace_fit, Agent, EvidenceRow, FitRecord, Outcome, ScopeRow, Store, StoreError,
+};
 use crate::{Error, Progress};
 use bureau_index::{Cap, Participant, Policy, Prototype, ScopeIndex};
 use rand::seq::SliceRandom;
@@ -32,7 +34,7 @@ pub fn fit_agents(
 ) -> Result<Vec<FitSummary>, Error> {
     let agents = match agent {
         Some(name) => vec![store.agent(name)?],
-        None => store.agents()?,
+        None => refittable(store)?,
     };
     let model_id = store.model_id()?.unwrap_or_default();
     let evidence = agents.iter().map(|a| store.evidence(a.id)).collect::<Result<Vec<_>, _>>()?;
@@ -63,6 +65,21 @@ pub fn fit_agents(
         .zip(fits)
         .map(|(a, f)| FitSummary { agent: a.name, fit: f.record })
         .collect())
+}
+
+/// Every agent but the gap drafts that have no evidence yet: a fit of
+/// all agents keeps a draft's region until evidence arrives for it (a
+/// draft with no evidence would fit to an empty scope and lose its region).
+fn refittable(store: &Store) -> Result<Vec<Agent>, Error> {
+    let mut agents = Vec::new();
+    for scope in store.scopes()? {
+        if crate::gaps::is_draft(&scope) && store.evidence(scope.agent.id)?.is_empty() {
+            tracing::info!(agent = %scope.agent.name, "draft with no evidence kept as it is");
+            continue;
+        }
+        agents.push(scope.agent);
+    }
+    Ok(agents)
 }
 
 /// Most outside situations used to choose k; a sample keeps choosing cheap

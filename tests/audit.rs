@@ -279,7 +279,7 @@ fn agent_with_too_little_evidence_gets_an_empty_scope_with_the_reason() {
     assert_eq!(tiny.n_calibration, 4);
     let reason = tiny.reason.as_deref().expect("an empty scope says why");
     assert!(
-        reason.starts_with("needs at least 22 ok outcomes inside to certify epsilon = 0.1"),
+        reason.starts_with("needs at least 22 outcomes inside, all ok, to certify epsilon = 0.1"),
         "{reason}"
     );
     assert_eq!(tiny.seed, 17);

@@ -355,6 +355,33 @@ fn saved_drafts_hold_their_region_and_do_not_count_as_cover() {
         (after.under_covered, after.regions.len()),
         (before.under_covered, before.regions.len())
     );
+    // Fitting every agent keeps a draft without evidence as it was.
+    c.run(&["fit"]).expect(0);
+    let store = Store::open(&c.db, false).expect("open store");
+    let bureau = Bureau::load(&store).expect("load");
+    let kept = bureau.scopes.iter().find(|s| s.agent.name == "draft-gap-1").expect("draft kept");
+    assert_eq!(kept.prototypes, draft.prototypes, "fit replaced the draft's region");
+}
+
+#[test]
+fn saving_drafts_never_overwrites_a_real_agent() {
+    let c = copy();
+    let agents = c.file("agents.jsonl", "{\"name\": \"draft-gap-1\", \"mission\": \"real\"}\n");
+    c.run(&["import", "agents", s(&agents)]).expect(0);
+    let out = c.run(&["gaps", "--corpus", s(&c.corpus), "--save-drafts"]);
+    out.expect(2);
+    let said = "\"draft-gap-1\" exists and is not a gap draft";
+    assert!(out.stderr.contains(said), "{}", out.stderr);
+    let real = "SELECT count(*) FROM agents WHERE name = 'draft-gap-1' AND mission = 'real'";
+    assert_eq!(c.count(real), 1, "the agent's mission was replaced");
+    assert_eq!(
+        c.count(
+            "SELECT count(*) FROM fits f JOIN agents a ON a.id = f.agent_id \
+                        WHERE a.name LIKE 'draft-gap-%'"
+        ),
+        0,
+        "a draft was half-saved"
+    );
 }
 
 /// Every bridge must lie in the new scope and in each old scope it names,

@@ -132,7 +132,9 @@ pub struct FitFlags {
     /// Situations per prototype: k = n / this, within [1, max-k].
     #[arg(long, default_value_t = FitOptions::default().per_prototype)]
     pub per_prototype: usize,
-    /// Quantile of member angles giving a prototype's base spread.
+    /// Quantile of member angles giving a prototype's base spread, used only
+    /// when no outside evidence can choose it (otherwise 0.5, 0.75, 0.9 and
+    /// 0.95 are tried and the fit record says which won).
     #[arg(long, default_value_t = FitOptions::default().spread_quantile)]
     pub spread_quantile: f64,
     /// Seed of k-means and of the calibration split.
@@ -170,8 +172,9 @@ pub struct WhoArgs {
     /// JSONL file of situations, one {"text"} per line.
     #[arg(long)]
     pub input: Option<PathBuf>,
-    /// At most this many participants.
-    #[arg(long)]
+    /// At most this many participants; agents past it are listed with the
+    /// near misses.
+    #[arg(long, value_parser = super::parse::at_least_one)]
     pub max: Option<usize>,
     /// Participants must lie at least this deep (0 = on the boundary).
     #[arg(long, default_value_t = 0.0)]

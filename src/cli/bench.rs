@@ -22,10 +22,10 @@ pub enum LayoutArg {
 #[derive(Debug, clap::Args)]
 pub struct MembershipArgs {
     /// Number of prototypes.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = super::parse::at_least_one)]
     pub prototypes: usize,
     /// Number of situations queried.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = super::parse::at_least_one)]
     pub queries: usize,
     /// Seed of the synthetic bureau.
     #[arg(long, default_value_t = 7)]
@@ -34,7 +34,7 @@ pub struct MembershipArgs {
     #[arg(long, value_enum, default_value_t = LayoutArg::Both)]
     pub layout: LayoutArg,
     /// Number of radius bands.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = super::parse::at_least_one)]
     pub bands: usize,
     /// hnsw search widths, comma-separated: each is measured on the same
     /// graphs.

@@ -2,6 +2,7 @@
 //! arguments and output. JSON shapes are documented on each render function.
 
 use super::args::Global;
+use super::parse::{angle, at_least_one, fraction};
 use super::{bar, encoder, open, tick};
 use anyhow::{bail, Result};
 use bureau::bridges::{bridges, BridgeReport};
@@ -22,21 +23,21 @@ pub struct GapsArgs {
     #[arg(long)]
     pub corpus: PathBuf,
     /// Situations held by fewer scopes are under-covered.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
     pub min_cover: usize,
     /// DBSCAN core size: situations within eps that make a region.
-    #[arg(long, default_value_t = GapOptions::default().min_points)]
+    #[arg(long, default_value_t = GapOptions::default().min_points, value_parser = at_least_one)]
     pub min_points: usize,
     /// DBSCAN angular tolerance in radians [default: the median angle from
     /// a corpus situation to its min-points-th nearest neighbour].
-    #[arg(long)]
+    #[arg(long, value_parser = angle)]
     pub eps: Option<f32>,
     /// Quantile of the angles to the min-points-th nearest corpus neighbour
     /// that gives eps when --eps is not given.
-    #[arg(long, default_value_t = GapOptions::default().eps_quantile)]
+    #[arg(long, default_value_t = GapOptions::default().eps_quantile, value_parser = fraction)]
     pub eps_quantile: f64,
     /// Exemplar texts shown per region.
-    #[arg(long, default_value_t = GapOptions::default().exemplars)]
+    #[arg(long, default_value_t = GapOptions::default().exemplars, value_parser = at_least_one)]
     pub exemplars: usize,
     /// Save each region as a draft agent `draft-gap-<id>` whose scope is the
     /// region's cap.
@@ -274,12 +275,17 @@ fn print_bridges(v: &serde_json::Value) {
         }
         return;
     }
-    out!(
-        "{} overlaps no old scope on this corpus; gap to {} is {:.3} rad; stepping stones:",
-        v["agent"],
-        v["nearest_agent"],
-        v["gap"].as_f64().unwrap_or(f64::NAN)
-    );
+    let gap = v["gap"].as_f64().unwrap_or(f64::NAN);
+    // A gap at most 0 means the caps meet but the corpus holds nothing in both.
+    let between = if gap > 0.0 {
+        format!("gap to {} is {gap:.3} rad", v["nearest_agent"])
+    } else {
+        format!(
+            "its caps meet {}'s (by {:.3} rad) but no corpus situation is in both",
+            v["nearest_agent"], -gap
+        )
+    };
+    out!("{} overlaps no old scope on this corpus; {between}; stepping stones:", v["agent"]);
     for s in v["stones"].as_array().into_iter().flatten() {
         out!("  t={:.2} {:>6}  {}", s["t"].as_f64().unwrap_or(0.0), s["line"], s["text"]);
     }

@@ -22,6 +22,7 @@ mod audit;
 mod bench;
 mod growth;
 mod overlaps;
+mod parse;
 mod render;
 
 use anyhow::{bail, Context, Result};

@@ -379,7 +379,7 @@ fn empty(counts: &[(u64, u64)], start: usize, config: &RiskConfig, confidence: f
     let (inside, failures) = counts.get(start).copied().unwrap_or((0, 0));
     let needed = min_clean_count(config.epsilon, confidence).unwrap_or(u64::MAX);
     let reason = format!(
-        "needs at least {needed} ok outcomes inside to certify epsilon = {} at delta = {}; \
+        "needs at least {needed} outcomes inside, all ok, to certify epsilon = {} at delta = {}; \
          the first tested scale {} held {inside} testing situations, {failures} failed",
         config.epsilon,
         config.delta,
@@ -416,7 +416,7 @@ mod tests {
         let fit = fit_risk(&clean(20, 1.0), &RiskConfig::new(0.1, 0.1)).expect("valid");
         assert_eq!(fit.lambda, None);
         let reason = fit.reason.expect("empty scope explains itself");
-        assert!(reason.starts_with("needs at least 22 ok outcomes inside"), "{reason}");
+        assert!(reason.starts_with("needs at least 22 outcomes inside, all ok,"), "{reason}");
     }
 
     #[test]

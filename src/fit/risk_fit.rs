@@ -68,6 +68,17 @@ pub fn fit_risk_scope(
             Some("no ok evidence outside the calibration split to fit prototypes on".into());
         return Ok(FittedScope { record, prototypes: vec![] });
     }
+    // Without a single failure the evidence cannot say where the agent
+    // fails, and the bound would certify the widest scale on the grid: the
+    // whole sphere. Conservative means claiming nothing.
+    if parts.fit_fail.is_empty() && parts.calibration.iter().all(|(_, failed)| !failed) {
+        record.reason = Some(
+            "no fail evidence: risk mode cannot tell where the agent fails; add fail \
+             outcomes or fit in coverage mode (--alpha)"
+                .into(),
+        );
+        return Ok(FittedScope { record, prototypes: vec![] });
+    }
     let outside = without_calibration(outside, &parts.calibration);
     let k_max = choose_k(parts.fit.len(), options.per_prototype, options.max_k);
     let (q, seed) = (options.spread_quantile, options.seed);
@@ -176,6 +187,21 @@ mod tests {
         assert_eq!(parts.fit.len(), 50 - (30 - fails));
         let calibration = parts.calibration.clone();
         assert!(without_calibration(&[calibration[0].0.clone()], &calibration).is_empty());
+    }
+
+    #[test]
+    fn evidence_without_failures_certifies_nothing() {
+        let rows: Vec<EvidenceRow> = (0..400)
+            .map(|i| {
+                let source = if i % 3 == 0 { Source::Eval } else { Source::Train };
+                row(i as f32 / 400.0, Outcome::Ok, source)
+            })
+            .collect();
+        let level = RiskLevel { epsilon: 0.1, delta: 0.05 };
+        let fit = fit_risk_scope(&rows, &[], &FitOptions::default(), level, "m").expect("valid");
+        assert!(fit.prototypes.is_empty());
+        let reason = fit.record.reason.expect("the empty scope says why");
+        assert!(reason.starts_with("no fail evidence"), "{reason}");
     }
 
     #[test]

@@ -51,6 +51,12 @@ pub enum StoreError {
         /// The store file.
         path: PathBuf,
     },
+    /// Saving a gap draft would overwrite an agent that is not a draft.
+    #[error("agent {name:?} exists and is not a gap draft; rename it before saving drafts")]
+    NameTaken {
+        /// The draft's name.
+        name: String,
+    },
     /// An agent name that is not in the store.
     #[error("unknown agent {name:?}")]
     UnknownAgent {
@@ -77,4 +83,17 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+}
+
+impl StoreError {
+    /// A SQLite failure on the store at `path`: [`StoreError::Corrupt`] when
+    /// SQLite found the file damaged, else [`StoreError::Sqlite`].
+    pub fn sqlite(path: &std::path::Path, source: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        let path = path.to_owned();
+        match source.sqlite_error_code() {
+            Some(DatabaseCorrupt | NotADatabase) => StoreError::Corrupt { path, source },
+            _ => StoreError::Sqlite { path, source },
+        }
+    }
 }

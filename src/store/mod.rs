@@ -29,6 +29,8 @@ pub type Cached = (i64, Vec<f32>);
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Whether the integrity check has passed since opening.
+    checked: bool,
 }
 
 /// The sha256 of a text, the key of the embedding cache.
@@ -43,10 +45,10 @@ impl Store {
         if !create && !path.exists() {
             return Err(StoreError::Missing { path: path.to_owned() });
         }
-        let sql = |source| StoreError::Sqlite { path: path.to_owned(), source };
+        let sql = |source| StoreError::sqlite(path, source);
         let conn = Connection::open(path).map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", true).map_err(sql)?;
-        let mut store = Store { conn, path: path.to_owned() };
+        let mut store = Store { conn, path: path.to_owned(), checked: false };
         store.migrate(create)?;
         Ok(store)
     }
@@ -57,7 +59,7 @@ impl Store {
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        |source| StoreError::Sqlite { path: self.path.clone(), source }
+        |source| StoreError::sqlite(&self.path, source)
     }
 
     /// Brings the schema up to date. A database at version 0 is only taken
@@ -96,6 +98,22 @@ impl Store {
             step.map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
         }
         tx.commit().map_err(|source| StoreError::Sqlite { path, source })
+    }
+
+    /// SQLite's quick check of the whole file. A write runs it first (once
+    /// per open store), so a damaged store is refused before anything more
+    /// is written into it; reads pay nothing for it.
+    pub fn check_integrity(&self) -> Result<(), StoreError> {
+        let verdict: String =
+            self.conn.pragma_query_value(None, "quick_check", |r| r.get(0)).map_err(self.err())?;
+        if verdict == "ok" {
+            return Ok(());
+        }
+        let source = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            Some(verdict),
+        );
+        Err(StoreError::Corrupt { path: self.path.clone(), source })
     }
 
     /// The store's revision: a counter raised by every write, so derived data
@@ -138,7 +156,11 @@ impl Store {
         work: impl FnOnce(&Transaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite { path: path.clone(), source };
+        let sql = |source| StoreError::sqlite(&path, source);
+        if !self.checked {
+            self.check_integrity()?;
+            self.checked = true;
+        }
         let tx = self.conn.transaction().map_err(sql)?;
         let value = work(&tx)?;
         tx.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'", [])

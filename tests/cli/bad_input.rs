@@ -157,7 +157,7 @@ fn bad_inputs() -> Vec<BadInput> {
             problem: "already named on line 1",
         },
         BadInput {
-            name: "duplicate agent names up to spaces",
+            name: "agent name with spaces at an end",
             kind: "agents",
             bytes: br#"{"name": "alpha"}
 {"name": "beta"}
@@ -165,7 +165,18 @@ fn bad_inputs() -> Vec<BadInput> {
 "#
             .to_vec(),
             line: 3,
-            problem: "already named on line 2",
+            problem: "has whitespace at an end",
+        },
+        BadInput {
+            name: "agent name with a newline",
+            kind: "agents",
+            bytes: br#"{"name": "alpha"}
+{"name": "beta"}
+{"name": "gam\nma"}
+"#
+            .to_vec(),
+            line: 3,
+            problem: "contains a control character",
         },
         BadInput {
             name: "empty agent name",
@@ -176,7 +187,7 @@ fn bad_inputs() -> Vec<BadInput> {
 "#
             .to_vec(),
             line: 3,
-            problem: "agent name is empty",
+            problem: "is empty",
         },
         BadInput {
             name: "broken JSON",

@@ -113,6 +113,31 @@ fn fit_json_reports_every_agent_and_refits_one_agent_alone() {
     assert_eq!(store.counts(), before, "a refused fit stores nothing");
 }
 
+/// Flags out of range are usage errors naming the flag, before any work.
+#[test]
+fn out_of_range_flags_exit_2_naming_the_flag() {
+    let store = Store::fitted();
+    let corpus = store.file("corpus.jsonl", "{\"text\": \"book a flight\"}\n");
+    let cases: [(&[&str], &str); 9] = [
+        (&["gaps", "--corpus", s(&corpus), "--min-cover", "0"], "--min-cover"),
+        (&["gaps", "--corpus", s(&corpus), "--min-points", "0"], "--min-points"),
+        (&["gaps", "--corpus", s(&corpus), "--eps", "nan"], "--eps"),
+        (&["gaps", "--corpus", s(&corpus), "--eps=-1"], "--eps"),
+        (&["gaps", "--corpus", s(&corpus), "--eps-quantile", "2"], "--eps-quantile"),
+        (&["who", "book a flight", "--max", "0"], "--max"),
+        (&["bench", "membership", "--prototypes", "0"], "--prototypes"),
+        (&["bench", "membership", "--queries", "0"], "--queries"),
+        (&["bench", "membership", "--bands", "0"], "--bands"),
+    ];
+    let before = store.counts();
+    for (args, flag) in cases {
+        let out = store.run(args);
+        out.expect(2);
+        assert!(out.stderr.contains(flag), "{args:?}\n{out}");
+    }
+    assert_eq!(store.counts(), before);
+}
+
 // ---------------------------------------------------------------------------
 // 2. embed.
 

@@ -82,6 +82,26 @@ fn corrupt_store_is_refused_and_left_unchanged() {
     }
 }
 
+/// A store whose header is intact but one page in the middle is garbage:
+/// the first write runs SQLite's quick check and refuses it, untouched.
+#[test]
+fn damaged_pages_are_refused_before_any_write() {
+    let store = Store::fitted();
+    let mut bytes = std::fs::read(&store.db).expect("read store");
+    let page = 4096;
+    assert!(bytes.len() >= 8 * page, "the fixture store has pages to damage");
+    let middle = (bytes.len() / page / 2) * page;
+    bytes[middle..middle + page].copy_from_slice(&garbage(page));
+    std::fs::write(&store.db, &bytes).expect("damage a page");
+    let agents = store.file("agents.jsonl", "{\"name\": \"alpha\"}\n");
+    for args in [&["import", "agents", s(&agents)][..], &["fit"]] {
+        let out = store.run(args);
+        out.expect(2);
+        assert!(out.stderr.contains("is not a bureau store or is corrupt"), "{args:?}\n{out}");
+        assert!(std::fs::read(&store.db).expect("read") == bytes, "{args:?} changed the file");
+    }
+}
+
 #[test]
 fn missing_store_is_an_error_and_not_created() {
     let dir = TempDir::new().expect("temp dir");
