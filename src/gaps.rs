@@ -358,19 +358,5 @@ fn holds_other_than_draft(tx: &rusqlite::Transaction, name: &str) -> rusqlite::R
 }
 
 fn draft_record(r: &Region, model_id: &str) -> FitRecord {
-    FitRecord {
-        method: DRAFT.to_owned(),
-        alpha: None,
-        epsilon: None,
-        delta: None,
-        n_fit: r.size,
-        n_calibration: 0,
-        k: 1,
-        lambda: Some(1.0),
-        bound: None,
-        reason: None,
-        model_id: model_id.to_owned(),
-        seed: 0,
-        k_candidates: vec![],
-    }
+    FitRecord { n_fit: r.size, k: 1, lambda: Some(1.0), ..FitRecord::new(DRAFT, model_id, 0) }
 }

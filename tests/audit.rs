@@ -9,11 +9,11 @@
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_bureau");
+mod common;
+use common::run_on;
 const CLINC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/clinc150");
 const EPSILON: f64 = 0.1;
 const DELTA: f64 = 0.1;
@@ -122,41 +122,6 @@ struct Clinc {
 // ---------------------------------------------------------------------------
 // Running the binary.
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json<T: serde::de::DeserializeOwned>(&self) -> T {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not the JSON expected: {e}\n{}", self.stderr))
-    }
-
-    fn expect(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        self
-    }
-}
-
-fn run(db: &Path, args: &[&str]) -> Run {
-    let out = Command::new(BIN)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("BUREAU_LOG")
-        .env_remove("BUREAU_DB")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the bureau binary runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 /// `n` texts of `domain` spread evenly over a split.
 fn texts(split: &str, domain: &str, n: usize) -> Vec<String> {
     let path = Path::new(CLINC).join(format!("{split}.jsonl"));
@@ -221,11 +186,11 @@ fn build() -> Fixture {
     evidence += &lines(&texts("train", "home", 10), "tiny", "ok", "train");
     evidence += &lines(&texts("train", "utility", 3), "tiny", "fail", "train");
     let evidence = write("evidence.jsonl", evidence);
-    run(&db, &["init"]).expect(0);
-    run(&db, &["import", "agents", agents.to_str().expect("utf-8")]).expect(0);
-    run(&db, &["import", "evidence", evidence.to_str().expect("utf-8")]).expect(0);
+    run_on(&db, &["init"]).expect(0);
+    run_on(&db, &["import", "agents", agents.to_str().expect("utf-8")]).expect(0);
+    run_on(&db, &["import", "evidence", evidence.to_str().expect("utf-8")]).expect(0);
     let (eps, delta) = (EPSILON.to_string(), DELTA.to_string());
-    let fit = run(&db, &["--json", "fit", "--epsilon", &eps, "--delta", &delta]);
+    let fit = run_on(&db, &["--json", "fit", "--epsilon", &eps, "--delta", &delta]);
     let fits = fit.expect(0).json();
     Fixture { _dir: dir, db, fits }
 }
@@ -254,7 +219,7 @@ fn risk_fit_certifies_a_scope_that_excludes_the_fail_region() {
     audit += &lines(&texts("test", "banking", 100), "travel", "fail", "eval");
     let path = f.file("fresh.jsonl", &audit);
     let report: AuditReport =
-        run(&f.db, &["--json", "audit", "--evidence", path.to_str().expect("utf-8")])
+        run_on(&f.db, &["--json", "audit", "--evidence", path.to_str().expect("utf-8")])
             .expect(0)
             .json();
     assert_eq!(report.rows, 200);
@@ -298,7 +263,7 @@ fn audit_json_counts_match_membership_counted_by_hand() {
     audit += &lines(&texts("test", "home", 2), "tiny", "fail", "eval");
     let path = f.file("tiny.jsonl", &audit);
     let report: AuditReport =
-        run(&f.db, &["--json", "audit", "--evidence", path.to_str().expect("utf-8")])
+        run_on(&f.db, &["--json", "audit", "--evidence", path.to_str().expect("utf-8")])
             .expect(0)
             .json();
     assert_eq!(report.rows, 12);
@@ -306,7 +271,7 @@ fn audit_json_counts_match_membership_counted_by_hand() {
     let situations: String =
         travel.iter().map(|t| format!("{}\n", serde_json::json!({ "text": t }))).collect();
     let who_path = f.file("who.jsonl", &situations);
-    let who = run(&f.db, &["--json", "who", "--input", who_path.to_str().expect("utf-8")]);
+    let who = run_on(&f.db, &["--json", "who", "--input", who_path.to_str().expect("utf-8")]);
     let episodes: Vec<Who> = serde_json::from_str(&who.stdout).expect("who prints JSON");
     let (mut inside, mut outside) = (Counts { ok: 0, fail: 0 }, Counts { ok: 0, fail: 0 });
     let mut failures_inside = Vec::new();
@@ -374,13 +339,13 @@ fn bad_audit_lines_exit_2_naming_file_and_line() {
     ];
     for (name, text, line, words) in cases {
         let path = f.file(name, &text);
-        let out = run(&f.db, &["audit", "--evidence", path.to_str().expect("utf-8")]);
+        let out = run_on(&f.db, &["audit", "--evidence", path.to_str().expect("utf-8")]);
         out.expect(2);
         let at = format!("{}:{line}:", path.display());
         assert!(out.stderr.contains(&at) && out.stderr.contains(words), "{name}: {}", out.stderr);
     }
-    let out = run(&f.db, &["fit", "--epsilon", "0.1", "--alpha", "0.1"]);
+    let out = run_on(&f.db, &["fit", "--epsilon", "0.1", "--alpha", "0.1"]);
     assert_eq!(out.code, 2, "risk and coverage modes exclude each other: {}", out.stderr);
-    let out = run(&f.db, &["fit", "--epsilon", "1.5"]);
+    let out = run_on(&f.db, &["fit", "--epsilon", "1.5"]);
     assert!(out.code == 2 && out.stderr.contains("--epsilon must lie in (0, 1)"), "{}", out.stderr);
 }

@@ -16,11 +16,11 @@ use bureau::store::{replace_fit, upsert_agent, FitRecord, Store, StoredPrototype
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_bureau");
+mod common;
+use common::{run_on, s, Run};
 const CLINC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/clinc150");
 const AGENTS: [&str; 3] = ["banking", "kitchen_and_dining", "home"];
 const LEFT_OUT: &str = "travel";
@@ -151,49 +151,6 @@ struct OutcomesOut {
     fail: usize,
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn expect(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "exit code\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    fn json<T: serde::de::DeserializeOwned>(&self) -> T {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not the JSON expected: {e}\n{}", self.stdout))
-    }
-}
-
-fn run(db: &Path, args: &[&str]) -> Run {
-    let out = Command::new(BIN)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("BUREAU_LOG")
-        .env_remove("BUREAU_DB")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the bureau binary runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().expect("temporary paths are UTF-8")
-}
-
 fn clinc(split: &str) -> Vec<Clinc> {
     let text = std::fs::read_to_string(Path::new(CLINC).join(format!("{split}.jsonl")))
         .expect("CLINC150 is in data/clinc150");
@@ -226,11 +183,11 @@ fn fixture() -> &'static Fixture {
 fn build_fixture() -> Fixture {
     let dir = TempDir::new().expect("temp dir");
     let db = dir.path().join("b.db");
-    run(&db, &["init"]).expect(0);
+    run_on(&db, &["init"]).expect(0);
     let agents = jsonl(AGENTS.iter().map(|a| serde_json::json!({ "name": a })));
     let agents_file = dir.path().join("agents.jsonl");
     std::fs::write(&agents_file, agents).expect("write agents");
-    run(&db, &["import", "agents", s(&agents_file)]).expect(0);
+    run_on(&db, &["import", "agents", s(&agents_file)]).expect(0);
     let (train, val, test) = (clinc("train"), clinc("val"), clinc("test"));
     let mut evidence = Vec::new();
     for a in AGENTS {
@@ -242,8 +199,8 @@ fn build_fixture() -> Fixture {
     }
     let evidence_file = dir.path().join("evidence.jsonl");
     std::fs::write(&evidence_file, jsonl(evidence)).expect("write evidence");
-    run(&db, &["import", "evidence", s(&evidence_file)]).expect(0);
-    run(&db, &["fit"]).expect(0);
+    run_on(&db, &["import", "evidence", s(&evidence_file)]).expect(0);
+    run_on(&db, &["fit"]).expect(0);
     let rows: Vec<&Clinc> =
         [LEFT_OUT].iter().chain(&AGENTS).flat_map(|d| spread(&test, d, 240)).collect();
     let corpus = jsonl(rows.iter().map(|r| serde_json::json!({ "text": r.text })));
@@ -269,7 +226,7 @@ fn copy() -> Copy {
 
 impl Copy {
     fn run(&self, args: &[&str]) -> Run {
-        run(&self.db, args)
+        run_on(&self.db, args)
     }
 
     fn file(&self, name: &str, text: &str) -> PathBuf {

@@ -11,10 +11,9 @@ use bureau_index::{
 };
 use proptest::prelude::*;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_bureau");
+mod common;
 const CLINC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/clinc150");
 
 /// A small synthetic bureau: 1500 prototypes in 48 dimensions.
@@ -132,19 +131,8 @@ fn flip_byte(path: &Path) {
 // A small real bureau through the binary.
 
 fn bureau(db: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("BUREAU_LOG")
-        .env_remove("BUREAU_DB")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the bureau binary runs");
-    let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    (out.status.code().unwrap_or(-1), stdout, stderr)
+    let out = common::run_on(db, args);
+    (out.code, out.stdout, out.stderr)
 }
 
 /// `n` rows of `domain` from a CLINC150 split, as JSONL lines.

@@ -85,19 +85,10 @@ pub fn fit_coverage(
 ) -> FittedScope {
     let (fit, calibration) = split(evidence, options);
     let mut record = FitRecord {
-        method: "coverage".to_owned(),
         alpha: Some(options.alpha),
-        epsilon: None,
-        delta: None,
         n_fit: fit.len(),
         n_calibration: calibration.len(),
-        k: 0,
-        lambda: None,
-        bound: None,
-        reason: None,
-        model_id: model_id.to_owned(),
-        seed: options.seed,
-        k_candidates: vec![],
+        ..FitRecord::new("coverage", model_id, options.seed)
     };
     if fit.is_empty() {
         record.reason = Some("no ok evidence to fit prototypes on".to_owned());

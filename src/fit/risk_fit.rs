@@ -106,19 +106,11 @@ pub fn fit_risk_scope(
 /// The record of a risk-mode fit before calibration.
 fn risk_record(parts: &Parts, options: &FitOptions, level: RiskLevel, model_id: &str) -> FitRecord {
     FitRecord {
-        method: "risk".to_owned(),
-        alpha: None,
         epsilon: Some(level.epsilon),
         delta: Some(level.delta),
         n_fit: parts.fit.len(),
         n_calibration: parts.calibration.len(),
-        k: 0,
-        lambda: None,
-        bound: None,
-        reason: None,
-        model_id: model_id.to_owned(),
-        seed: options.seed,
-        k_candidates: vec![],
+        ..FitRecord::new("risk", model_id, options.seed)
     }
 }
 

@@ -104,6 +104,28 @@ pub struct FitRecord {
     pub k_candidates: Vec<crate::fit::select::Candidate>,
 }
 
+impl FitRecord {
+    /// A record of `method` before any fitting: no level, no counts, no
+    /// scale; each mode fills in what it has.
+    pub fn new(method: &str, model_id: &str, seed: u64) -> Self {
+        FitRecord {
+            method: method.to_owned(),
+            alpha: None,
+            epsilon: None,
+            delta: None,
+            n_fit: 0,
+            n_calibration: 0,
+            k: 0,
+            lambda: None,
+            bound: None,
+            reason: None,
+            model_id: model_id.to_owned(),
+            seed,
+            k_candidates: vec![],
+        }
+    }
+}
+
 /// A prototype as stored: centre, base spread and radius.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredPrototype {

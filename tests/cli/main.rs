@@ -16,11 +16,10 @@ use rusqlite::Connection;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_bureau");
 const CLINC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/clinc150");
 const DOMAINS: [&str; 3] = ["travel", "banking", "kitchen_and_dining"];
 /// Dimension of all-MiniLM-L6-v2 embeddings.
@@ -165,64 +164,9 @@ struct Clinc {
 // ---------------------------------------------------------------------------
 // Running the binary.
 
-/// What one run of the binary did.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// Parses stdout as one JSON document.
-    fn json<T: serde::de::DeserializeOwned>(&self) -> T {
-        match serde_json::from_str(&self.stdout) {
-            Ok(v) => v,
-            Err(e) => panic!("stdout is not the JSON expected: {e}\n{self}"),
-        }
-    }
-
-    fn expect(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "exit code\n{self}");
-        self
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let out: String = self.stdout.chars().take(2000).collect();
-        write!(f, "exit {}\n--- stdout\n{out}\n--- stderr\n{}", self.code, self.stderr)
-    }
-}
-
-/// A `bureau` command with a clean environment for logs and the store.
-fn command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("BUREAU_LOG")
-        .env_remove("BUREAU_DB")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    cmd
-}
-
-fn run_command(mut cmd: Command) -> Run {
-    let out = cmd.output().expect("the bureau binary runs");
-    Run {
-        // A signal (a crash) has no code: make it fail every expectation.
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn run(args: &[&str]) -> Run {
-    run_command(command(args))
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().expect("temporary paths are UTF-8")
-}
+#[path = "../common/mod.rs"]
+mod common;
+use common::{command, run, run_command, s, Run};
 
 // ---------------------------------------------------------------------------
 // Data.
